@@ -1,0 +1,38 @@
+"""fvmr: Fast Video Moment Retrieval (Gao & Xu, ICCV 2021) for the Hugging Face ecosystem.
+
+Importing the package registers `FVMRConfig` / `FVMRModel` / `FVMRProcessor` with the transformers
+Auto classes, and marks the config and model for `register_for_auto_class`, so `save_pretrained`
+writes `auto_map` and copies the model code for `trust_remote_code=True` users.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoProcessor
+
+from .configuration_fvmr import BENCHMARK_PRESETS, FVMRConfig
+from .evaluation import evaluate_scores, recall_at_iou
+from .modeling_fvmr import FVMRModel, FVMROutput, FVMRVideoOutput
+from .processing_fvmr import FVMRProcessor
+from .semantic_roles import Argument, Frame, SemanticRoleTree
+from .tokenization_fvmr import build_word_tokenizer
+
+__version__ = "0.1.0"
+
+AutoConfig.register(FVMRConfig.model_type, FVMRConfig, exist_ok=True)
+AutoModel.register(FVMRConfig, FVMRModel, exist_ok=True)
+AutoProcessor.register(FVMRConfig, FVMRProcessor, exist_ok=True)
+FVMRConfig.register_for_auto_class()
+FVMRModel.register_for_auto_class("AutoModel")
+
+__all__ = [
+    "BENCHMARK_PRESETS",
+    "FVMRConfig",
+    "FVMRModel",
+    "FVMROutput",
+    "FVMRVideoOutput",
+    "FVMRProcessor",
+    "SemanticRoleTree",
+    "Frame",
+    "Argument",
+    "build_word_tokenizer",
+    "evaluate_scores",
+    "recall_at_iou",
+]

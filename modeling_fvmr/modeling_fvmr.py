@@ -1,0 +1,468 @@
+"""FVMR: Fast Video Moment Retrieval (Gao & Xu, ICCV 2021) as a transformers model.
+
+Shapes: B batch, T input clips, D clip feature size, N pooled clips, K valid proposals, L words,
+V verbs (frames) per query, A arguments per verb, H hidden size, J common-space size, F = D_f
+semantic size. Times are in seconds.
+
+Test time uses only the student: `encode_video` (once per video) gives the moment embeddings
+φ_m(m) of every valid proposal, `encode_query` gives φ_s(s), and the scores are one matrix product
+(`score`). Training adds the tree-aware teacher q = φ_fuse(φ_m(m) ⊙ φ_u(u)) and distils it into the
+student. This file needs only torch, transformers, `configuration_fvmr` and `temporal_map`: it is
+the code `trust_remote_code=True` users download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_fvmr import FVMRConfig
+from .temporal_map import proposal_spans, soft_labels, temporal_iou, valid_proposal_mask, valid_proposals
+
+TREE_INPUT_NAMES = ("verb_spans", "verb_mask", "argument_spans", "argument_roles", "argument_mask")
+
+
+@dataclass
+class FVMRVideoOutput(ModelOutput):
+    """
+    Args:
+        moment_embeddings (`torch.FloatTensor` of shape `(B, K, J)`): φ_m(m) of every valid proposal.
+        proposal_spans (`torch.FloatTensor` of shape `(B, K, 2)`): start and end of each proposal, in
+            seconds when `durations` was given, else as fractions of the video length.
+    """
+
+    moment_embeddings: torch.FloatTensor | None = None
+    proposal_spans: torch.FloatTensor | None = None
+
+
+@dataclass
+class FVMROutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor`, scalar): L = L_ce(p, y) + L_ce(q, y) + λ L_dis(p, q), when `labels` are given.
+        loss_student, loss_teacher, loss_distillation (`torch.FloatTensor`, scalar): the three terms
+            (unweighted); the teacher terms are None when the teacher did not run.
+        student_scores (`torch.FloatTensor` of shape `(B, K)`): p, dot-product logits.
+        teacher_scores (`torch.FloatTensor` of shape `(B, K)`): q, None without tree inputs.
+        proposal_spans (`torch.FloatTensor` of shape `(B, K, 2)`): see [`FVMRVideoOutput`].
+        verb_weights (`torch.FloatTensor` of shape `(B, V)`): a^(v), the sentence-to-verb attention.
+        node_weights (`torch.FloatTensor` of shape `(B, V, 1 + A)`): b_i over [verb, its arguments].
+    """
+
+    loss: torch.FloatTensor | None = None
+    loss_student: torch.FloatTensor | None = None
+    loss_teacher: torch.FloatTensor | None = None
+    loss_distillation: torch.FloatTensor | None = None
+    student_scores: torch.FloatTensor | None = None
+    teacher_scores: torch.FloatTensor | None = None
+    proposal_spans: torch.FloatTensor | None = None
+    verb_weights: torch.FloatTensor | None = None
+    node_weights: torch.FloatTensor | None = None
+
+
+def masked_softmax(logits: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax over the positions where `mask` is True; fully masked rows give all zeros."""
+    logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
+    return torch.softmax(logits, dim=dim) * mask
+
+
+def pool_clips(features: torch.Tensor, lengths: torch.Tensor, num_clips: int) -> torch.Tensor:
+    """L2-normalise clip features and average-pool each video to `num_clips` clips.
+
+    Args:
+        features: (B, T, D) clip features, video b valid in its first `lengths[b]` rows.
+        lengths: (B,) number of valid clips per video (>= 1).
+
+    Returns:
+        (B, N, D). Clip n averages input clips floor(n T / N) .. ceil((n + 1) T / N) - 1, so videos
+        shorter than N repeat clips instead of failing.
+    """
+    features = F.normalize(features, dim=-1)
+    if bool((lengths == features.shape[1]).all()):
+        return F.adaptive_avg_pool1d(features.transpose(1, 2), num_clips).transpose(1, 2)
+    pooled = [
+        F.adaptive_avg_pool1d(video[:length].T.unsqueeze(0), num_clips)[0].T
+        for video, length in zip(features, lengths.tolist())
+    ]
+    return torch.stack(pooled)
+
+
+def span_mean(words: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+    """Mean of word features over token spans.
+
+    Args:
+        words: (B, L, F) word features. spans: (B, S, 2) token spans [start, end).
+
+    Returns:
+        (B, S, F); an empty span gives zeros.
+    """
+    positions = torch.arange(words.shape[1], device=words.device)
+    inside = (positions >= spans[..., :1]) & (positions < spans[..., 1:])  # (B, S, L)
+    weights = inside.float() / inside.sum(-1, keepdim=True).clamp(min=1)
+    return weights @ words
+
+
+class FVMRVideoEncoder(nn.Module):
+    """Clip features -> moment features m_ab of every valid proposal (2D-TAN "pool" map)."""
+
+    def __init__(self, config: FVMRConfig):
+        super().__init__()
+        self.num_clips = config.num_clips
+        self.projection = nn.Linear(config.video_feature_dim, config.hidden_size)
+        kernel = config.video_conv_kernel_size
+        self.convs = nn.ModuleList(
+            nn.Conv2d(config.hidden_size, config.hidden_size, kernel, padding=kernel // 2)
+            for _ in range(config.video_conv_layers)
+        )
+        # Plain tensors, not buffers: they are derived from the config and never saved.
+        self.proposals = valid_proposals(config.num_clips, config.pooling_counts)  # (K, 2)
+        self.proposal_mask = valid_proposal_mask(config.num_clips, config.pooling_counts)  # (N, N)
+
+    def moment_max_pool(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, N, H) clip features -> (B, K, H): max over clips a..b for each proposal (a, b)."""
+        starts, ends = self.proposals[:, 0].to(clips.device), self.proposals[:, 1].to(clips.device)
+        offsets = ends - starts
+        moments = clips.new_empty(clips.shape[0], len(self.proposals), clips.shape[2])
+        window_max = clips  # window_max[:, a] = max of clips a .. a + offset
+        for offset in range(int(offsets.max()) + 1):
+            if offset > 0:
+                window_max = torch.maximum(window_max[:, :-1], clips[:, offset:])
+            selected = (offsets == offset).nonzero().squeeze(1)
+            if len(selected):
+                moments[:, selected] = window_max[:, starts[selected]]
+        return moments
+
+    def forward(self, video_features: torch.Tensor, video_lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) features with (B,) valid lengths -> (B, K, H) moment features."""
+        clips = torch.relu(self.projection(pool_clips(video_features, video_lengths, self.num_clips)))
+        moments = self.moment_max_pool(clips)
+        if len(self.convs) == 0:
+            return moments
+        starts, ends = self.proposals[:, 0].to(moments.device), self.proposals[:, 1].to(moments.device)
+        batch, num_clips, hidden = clips.shape
+        moment_map = moments.new_zeros(batch, hidden, num_clips, num_clips)
+        moment_map[:, :, starts, ends] = moments.transpose(1, 2)
+        mask = self.proposal_mask.to(moments.device, moments.dtype)
+        for conv in self.convs:
+            moment_map = torch.relu(conv(moment_map)) * mask
+        return moment_map[:, :, starts, ends].transpose(1, 2)
+
+
+class FVMRTextEncoder(nn.Module):
+    """Word embeddings -> BiLSTM. w_l = forward_l ‖ backward_l, s = w_1 + w_L."""
+
+    def __init__(self, config: FVMRConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.word_embedding_dim, padding_idx=config.pad_token_id)
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(
+            config.word_embedding_dim,
+            config.lstm_hidden_size,
+            num_layers=config.lstm_num_layers,
+            batch_first=True,
+            bidirectional=True,
+        )
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) ids and mask -> word features (B, L, 2 H_lstm), sentence feature s (B, 2 H_lstm)."""
+        lengths = attention_mask.sum(1)
+        embedded = self.dropout(self.word_embeddings(input_ids))
+        packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        words, _ = self.lstm(packed)
+        words, _ = nn.utils.rnn.pad_packed_sequence(words, batch_first=True, total_length=input_ids.shape[1])
+        last_word = words[torch.arange(len(words), device=words.device), lengths - 1]
+        return words, words[:, 0] + last_word
+
+
+class SemanticGuidedAttention(nn.Module):
+    """α_k = W_α · tanh(W_top ĝ ‖ W_low g_k): one level of the hierarchical attention."""
+
+    def __init__(self, semantic_dim: int):
+        super().__init__()
+        self.top = nn.Linear(semantic_dim, semantic_dim, bias=False)
+        self.low = nn.Linear(semantic_dim, semantic_dim, bias=False)
+        self.alpha = nn.Linear(2 * semantic_dim, 1, bias=False)
+
+    def forward(self, top_node: torch.Tensor, low_nodes: torch.Tensor) -> torch.Tensor:
+        """(B, F) summary of the upper level, (B, M, F) lower nodes -> (B, M) logits α."""
+        top = self.top(top_node).unsqueeze(1).expand(-1, low_nodes.shape[1], -1)
+        return self.alpha(torch.tanh(torch.cat([top, self.low(low_nodes)], dim=-1))).squeeze(-1)
+
+
+class FVMRSemanticExtractor(nn.Module):
+    """Fine-grained semantic extractor: semantic role tree -> query feature u (teacher side only).
+
+    Nodes: g^(s) from s, g^(v)_i = mean of the verb span's words, g^(n)_ij = mean of the argument
+    span's words + a role embedding. A verb span with start == end marks the pseudo-frame of a
+    sentence without a verb: its verb node is g^(s).
+    """
+
+    def __init__(self, config: FVMRConfig):
+        super().__init__()
+        self.node_projection = nn.Linear(2 * config.lstm_hidden_size, config.semantic_dim)
+        self.role_embeddings = nn.Embedding(len(config.role_labels), config.semantic_dim)
+        self.verb_attention = SemanticGuidedAttention(config.semantic_dim)
+        self.argument_attention = SemanticGuidedAttention(config.semantic_dim)
+
+    def forward(
+        self,
+        word_features: torch.Tensor,
+        sentence_feature: torch.Tensor,
+        verb_spans: torch.Tensor,
+        verb_mask: torch.Tensor,
+        argument_spans: torch.Tensor,
+        argument_roles: torch.Tensor,
+        argument_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            word_features: (B, L, 2 H_lstm). sentence_feature: (B, 2 H_lstm).
+            verb_spans: (B, V, 2) token spans [start, end). verb_mask: (B, V) bool.
+            argument_spans: (B, V, A, 2). argument_roles: (B, V, A) role ids. argument_mask: (B, V, A) bool.
+
+        Returns:
+            u (B, F), verb weights a^(v) (B, V), node weights b (B, V, 1 + A).
+        """
+        batch, num_verbs, num_arguments = argument_roles.shape
+        sentence_node = self.node_projection(sentence_feature)  # g^(s): (B, F)
+        words = self.node_projection(word_features)  # projection commutes with span means
+        verb_nodes = span_mean(words, verb_spans)  # g^(v): (B, V, F)
+        is_pseudo = (verb_spans[..., 0] == verb_spans[..., 1]).unsqueeze(-1)
+        verb_nodes = torch.where(is_pseudo, sentence_node.unsqueeze(1), verb_nodes)
+        argument_nodes = span_mean(words, argument_spans.view(batch, -1, 2)).view(batch, num_verbs, num_arguments, -1)
+        argument_nodes = argument_nodes + self.role_embeddings(argument_roles)  # g^(n): (B, V, A, F)
+
+        verb_logits = self.verb_attention(sentence_node, verb_nodes)  # α^(v): (B, V)
+        verb_weights = masked_softmax(verb_logits, verb_mask)  # a^(v)
+        verb_summary = (verb_weights.unsqueeze(-1) * verb_nodes).sum(1)  # ĝ^(v): (B, F)
+        argument_logits = self.argument_attention(verb_summary, argument_nodes.view(batch, -1, argument_nodes.shape[-1]))
+        argument_logits = argument_logits.view(batch, num_verbs, num_arguments)  # α^(n)
+
+        node_logits = torch.cat([verb_logits.unsqueeze(-1), argument_logits], dim=-1)  # (B, V, 1 + A)
+        node_mask = torch.cat([verb_mask.unsqueeze(-1), argument_mask & verb_mask.unsqueeze(-1)], dim=-1)
+        node_weights = masked_softmax(node_logits, node_mask)  # b_i
+        nodes = torch.cat([verb_nodes.unsqueeze(2), argument_nodes], dim=2)  # (B, V, 1 + A, F)
+        frames = (node_weights.unsqueeze(-1) * nodes).sum(2)  # h_i: (B, V, F)
+        num_frames = verb_mask.sum(1, keepdim=True).clamp(min=1)
+        frame_mean = (frames * verb_mask.unsqueeze(-1)).sum(1) / num_frames
+        return sentence_node * frame_mean, verb_weights, node_weights
+
+
+class FVMRPreTrainedModel(PreTrainedModel):
+    config_class = FVMRConfig
+    base_model_prefix = "fvmr"
+    main_input_name = "input_ids"
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+            # the slice loses the "already loaded" flag that `init` checks, so check it here
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, nn.LSTM):
+            for name, parameter in module.named_parameters():
+                if "weight" in name:
+                    init.xavier_uniform_(parameter)
+                else:
+                    init.zeros_(parameter)
+
+
+class FVMRModel(FVMRPreTrainedModel):
+    """FVMR student (common-space dot product) and teacher (tree-aware fusion) with the distillation loss."""
+
+    def __init__(self, config: FVMRConfig):
+        super().__init__(config)
+        self.video_encoder = FVMRVideoEncoder(config)
+        self.text_encoder = FVMRTextEncoder(config)
+        self.moment_projection = nn.Linear(config.hidden_size, config.joint_dim)  # φ_m
+        self.query_projection = nn.Linear(2 * config.lstm_hidden_size, config.joint_dim)  # φ_s
+        if config.use_teacher:
+            self.semantic_extractor = FVMRSemanticExtractor(config)
+            self.semantic_projection = nn.Linear(config.semantic_dim, config.joint_dim)  # φ_u
+            self.fusion = nn.Sequential(  # φ_fuse
+                nn.Linear(config.joint_dim, config.fusion_hidden_size),
+                nn.ReLU(),
+                nn.Dropout(config.dropout),
+                nn.Linear(config.fusion_hidden_size, 1),
+            )
+        self.post_init()
+
+    # ----- input checks -------------------------------------------------------------------------
+
+    def _video_lengths(self, video_features: torch.Tensor, video_mask: torch.Tensor | None) -> torch.Tensor:
+        """Validate (B, T, D) features and return (B,) valid lengths."""
+        if video_features.dim() != 3:
+            raise ValueError(f"video_features must have shape (batch, clips, dim), got {tuple(video_features.shape)}.")
+        if video_features.shape[-1] != self.config.video_feature_dim:
+            raise ValueError(
+                f"video_features have dim {video_features.shape[-1]} but the model expects "
+                f"video_feature_dim={self.config.video_feature_dim}."
+            )
+        if video_features.shape[1] == 0:
+            raise ValueError("video_features hold a video with zero clips.")
+        if not torch.isfinite(video_features).all():
+            raise ValueError("video_features contain NaN or infinite values.")
+        if video_mask is None:
+            return torch.full((video_features.shape[0],), video_features.shape[1], device=video_features.device)
+        lengths = video_mask.sum(1)
+        if bool((lengths == 0).any()):
+            raise ValueError(f"video_mask marks a video with zero clips (rows {(lengths == 0).nonzero().flatten().tolist()}).")
+        return lengths
+
+    @staticmethod
+    def _check_query(attention_mask: torch.Tensor) -> None:
+        empty = (attention_mask.sum(1) == 0).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"Empty query (no tokens) in batch rows {empty}.")
+
+    # ----- fast path ----------------------------------------------------------------------------
+
+    def encode_video(
+        self,
+        video_features: torch.Tensor,
+        video_mask: torch.Tensor | None = None,
+        durations: torch.Tensor | None = None,
+    ) -> FVMRVideoOutput:
+        """Moment embeddings φ_m(m) (B, K, J) and proposal spans (B, K, 2) of each video.
+
+        Args:
+            video_features: (B, T, D) clip features, any T >= 1.
+            video_mask: (B, T) 1 for real clips (a prefix of each row), 0 for padding.
+            durations: (B,) video lengths in seconds; without them spans are fractions of the video.
+        """
+        lengths = self._video_lengths(video_features, video_mask)
+        moments = self.video_encoder(video_features, lengths)
+        proposals = self.video_encoder.proposals
+        spans = proposal_spans(proposals, self.config.num_clips, durations if durations is not None else torch.ones(len(moments)))
+        return FVMRVideoOutput(moment_embeddings=self.moment_projection(moments), proposal_spans=spans.to(moments.device))
+
+    def encode_query(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Query embeddings φ_s(s): (B, L) token ids -> (B, J)."""
+        attention_mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        self._check_query(attention_mask)
+        _, sentence = self.text_encoder(input_ids, attention_mask)
+        return self.query_projection(sentence)
+
+    @staticmethod
+    def score(moment_embeddings: torch.Tensor, query_embeddings: torch.Tensor) -> torch.Tensor:
+        """Student scores p = φ_m(m)ᵀ φ_s(s): (B, K, J) moments and (B, J) queries -> (B, K) logits."""
+        return torch.einsum("bkj,bj->bk", moment_embeddings, query_embeddings)
+
+    # ----- training / full forward --------------------------------------------------------------
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        video_features: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        video_mask: torch.Tensor | None = None,
+        durations: torch.Tensor | None = None,
+        verb_spans: torch.Tensor | None = None,
+        verb_mask: torch.Tensor | None = None,
+        argument_spans: torch.Tensor | None = None,
+        argument_roles: torch.Tensor | None = None,
+        argument_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> FVMROutput | tuple:
+        r"""
+        Args:
+            input_ids: (B, L) word ids. attention_mask: (B, L) 1 for words, 0 for padding.
+            video_features: (B, T, D) clip features of each query's video. video_mask: (B, T).
+            durations: (B,) video lengths in seconds (needed with `labels`).
+            verb_spans .. argument_mask: the tensorised semantic role tree (see
+                [`FVMRSemanticExtractor`]); without them only the student runs (test time).
+            labels: (B, 2) ground-truth moment [start, end] in seconds.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        attention_mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        self._check_query(attention_mask)
+        lengths = self._video_lengths(video_features, video_mask)
+        tree = dict(zip(TREE_INPUT_NAMES, (verb_spans, verb_mask, argument_spans, argument_roles, argument_mask)))
+        has_tree = all(value is not None for value in tree.values())
+        if any(value is not None for value in tree.values()) and not has_tree:
+            missing = [name for name, value in tree.items() if value is None]
+            raise ValueError(f"Incomplete semantic role tree inputs: missing {missing}.")
+        run_teacher = self.config.use_teacher and has_tree
+        if labels is not None and self.config.use_teacher and not has_tree:
+            raise ValueError(
+                "Training with the teacher (config.use_teacher=True) needs semantic role tree inputs "
+                f"{list(TREE_INPUT_NAMES)}: build them with the processor, or set use_teacher=False."
+            )
+
+        moments = self.moment_projection(self.video_encoder(video_features, lengths))  # φ_m(m): (B, K, J)
+        words, sentence = self.text_encoder(input_ids, attention_mask)
+        student_scores = self.score(moments, self.query_projection(sentence))  # p: (B, K)
+        proposals = self.video_encoder.proposals
+        spans = proposal_spans(proposals, self.config.num_clips, durations if durations is not None else torch.ones(len(moments)))
+        spans = spans.to(moments.device)
+
+        teacher_scores = verb_weights = node_weights = None
+        if run_teacher:
+            u, verb_weights, node_weights = self.semantic_extractor(
+                words, sentence, verb_spans, verb_mask.bool(), argument_spans, argument_roles, argument_mask.bool()
+            )
+            fused = moments * self.semantic_projection(u).unsqueeze(1)  # φ_m(m) ⊙ φ_u(u)
+            teacher_scores = self.fusion(fused).squeeze(-1)  # q: (B, K)
+
+        loss = loss_student = loss_teacher = loss_distillation = None
+        if labels is not None:
+            if durations is None:
+                raise ValueError("`labels` are in seconds: pass the video `durations` too.")
+            self._check_labels(labels, durations)
+            targets = soft_labels(temporal_iou(spans, labels.to(spans.dtype)), self.config.iou_min, self.config.iou_max)
+            loss_student = F.binary_cross_entropy_with_logits(student_scores, targets)
+            loss = loss_student
+            if teacher_scores is not None:
+                loss_teacher = F.binary_cross_entropy_with_logits(teacher_scores, targets)
+                loss_distillation = distillation_loss(
+                    student_scores,
+                    teacher_scores.detach() if self.config.detach_teacher else teacher_scores,
+                    self.config.distillation_temperature,
+                )
+                loss = loss + loss_teacher + self.config.distillation_weight * loss_distillation
+
+        output = FVMROutput(
+            loss=loss,
+            loss_student=loss_student,
+            loss_teacher=loss_teacher,
+            loss_distillation=loss_distillation,
+            student_scores=student_scores,
+            teacher_scores=teacher_scores,
+            proposal_spans=spans,
+            verb_weights=verb_weights,
+            node_weights=node_weights,
+        )
+        return output if return_dict else output.to_tuple()
+
+    @staticmethod
+    def _check_labels(labels: torch.Tensor, durations: torch.Tensor) -> None:
+        if labels.dim() != 2 or labels.shape[1] != 2:
+            raise ValueError(f"labels must have shape (batch, 2) [start, end] in seconds, got {tuple(labels.shape)}.")
+        bad = ((labels[:, 0] < 0) | (labels[:, 1] > durations.to(labels.dtype) + 1e-6) | (labels[:, 0] >= labels[:, 1]))
+        if bool(bad.any()):
+            row = int(bad.nonzero()[0])
+            raise ValueError(
+                f"labels row {row} [{float(labels[row, 0])}, {float(labels[row, 1])}] s is not a span inside "
+                f"the video of {float(durations[row])} s (need 0 <= start < end <= duration)."
+            )
+
+
+def distillation_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float) -> torch.Tensor:
+    """L_dis = CE(softmax(q / T), softmax(p / T)), averaged over the batch. (B, K) logits -> scalar."""
+    target = torch.softmax(teacher_scores / temperature, dim=-1)
+    return -(target * torch.log_softmax(student_scores / temperature, dim=-1)).sum(-1).mean()
+
+
+__all__ = ["FVMRModel", "FVMRPreTrainedModel", "FVMROutput", "FVMRVideoOutput", "distillation_loss"]

@@ -1,0 +1,150 @@
+"""The 2D temporal map of moment proposals (2D-TAN / MMN): valid spans, IoU, soft labels, NMS, decoding.
+
+Units: a proposal is a pair of clip indices (a, b) with a <= b, covering clips a..b inclusive of a
+video pooled to N clips; in seconds it spans [a * d / N, (b + 1) * d / N] for a video of d seconds.
+This file needs only torch: it travels with the model code for `trust_remote_code` users.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+
+@lru_cache(maxsize=None)
+def _valid_proposal_mask(num_clips: int, pooling_counts: tuple[int, ...]) -> torch.Tensor:
+    mask = torch.zeros(num_clips, num_clips, dtype=torch.bool)
+    mask[range(num_clips), range(num_clips)] = True
+    stride, offset = 1, 0
+    for count in pooling_counts:
+        for _ in range(count):
+            offset += stride
+            mask[range(0, num_clips - offset, stride), range(offset, num_clips, stride)] = True
+        stride *= 2
+    return mask
+
+
+def valid_proposal_mask(num_clips: int, pooling_counts: list[int] | tuple[int, ...]) -> torch.Tensor:
+    """(N, N) bool mask of the valid proposals (a, b) under the 2D-TAN / MMN sparse sampling rule.
+
+    The diagonal (one-clip moments) is always valid. Then, starting with stride 1, each entry c of
+    `pooling_counts` adds c diagonals at offsets growing by the stride, keeping every stride-th
+    start; after each entry the stride doubles. E.g. N = 64, [15, 8, 8] keeps offsets 1..15 at
+    every start, 17, 19, .., 31 at even starts and 35, 39, .., 63 at starts divisible by 4.
+    """
+    if num_clips < 1:
+        raise ValueError(f"num_clips must be at least 1, got {num_clips}.")
+    return _valid_proposal_mask(int(num_clips), tuple(int(c) for c in pooling_counts)).clone()
+
+
+def valid_proposals(num_clips: int, pooling_counts: list[int] | tuple[int, ...]) -> torch.Tensor:
+    """(K, 2) long tensor of the valid proposals (a, b) in clip indices, sorted by start then end.
+
+    This order is the order of every per-proposal tensor in the package (scores, embeddings, spans).
+    """
+    return valid_proposal_mask(num_clips, pooling_counts).nonzero()
+
+
+def proposal_spans(proposals: torch.Tensor, num_clips: int, durations: torch.Tensor | float) -> torch.Tensor:
+    """Spans of proposals in seconds.
+
+    Args:
+        proposals: (K, 2) clip indices (a, b).
+        num_clips: N, clips per video.
+        durations: video length(s) in seconds, a float or a (B,) tensor.
+
+    Returns:
+        (K, 2) for a float duration, (B, K, 2) for a (B,) tensor: [a * d / N, (b + 1) * d / N].
+    """
+    fractions = torch.stack([proposals[:, 0], proposals[:, 1] + 1], dim=-1).float() / num_clips
+    if isinstance(durations, torch.Tensor):
+        return fractions.to(durations.device) * durations.float().view(-1, 1, 1)
+    return fractions * float(durations)
+
+
+def temporal_iou(spans: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """IoU of 1D spans.
+
+    Args:
+        spans: (..., K, 2) start and end of candidate spans.
+        targets: (..., 2) one target span per leading index (same unit as `spans`).
+
+    Returns:
+        (..., K) intersection over union; 0 where the union is empty.
+    """
+    targets = targets.unsqueeze(-2)
+    intersection = (torch.minimum(spans[..., 1], targets[..., 1]) - torch.maximum(spans[..., 0], targets[..., 0])).clamp(min=0)
+    union = torch.maximum(spans[..., 1], targets[..., 1]) - torch.minimum(spans[..., 0], targets[..., 0])
+    return torch.where(union > 0, intersection / union.clamp(min=1e-12), torch.zeros_like(union))
+
+
+def soft_labels(iou: torch.Tensor, iou_min: float, iou_max: float) -> torch.Tensor:
+    """2D-TAN soft labels y = clip((o - o_min) / (o_max - o_min), 0, 1), same shape as `iou`."""
+    return ((iou - iou_min) / (iou_max - iou_min)).clamp(0.0, 1.0)
+
+
+def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int | None = None) -> torch.Tensor:
+    """Greedy temporal non-maximum suppression.
+
+    Walks the spans by decreasing score and keeps one unless its IoU with an already kept span is
+    greater than `threshold` (the 2D-TAN rule). Ties keep the earlier index.
+
+    Args:
+        spans: (K, 2) spans. scores: (K,). top_k: stop after this many kept spans (None = all).
+
+    Returns:
+        (k,) long indices into `spans` of the kept spans, best first.
+    """
+    order = torch.sort(scores, descending=True, stable=True).indices
+    limit = len(order) if top_k is None else top_k
+    kept: list[int] = []
+    if len(order) == 0 or limit <= 0:
+        return torch.zeros(0, dtype=torch.long)
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    ordered_spans = spans[order]
+    for position in range(len(order)):
+        if suppressed[position]:
+            continue
+        kept.append(int(order[position]))
+        if len(kept) == limit:
+            break
+        overlap = temporal_iou(ordered_spans[position + 1 :], ordered_spans[position])
+        suppressed[position + 1 :] |= overlap > threshold
+    return torch.tensor(kept, dtype=torch.long)
+
+
+def decode_moments(
+    scores: torch.Tensor,
+    spans: torch.Tensor,
+    top_k: int = 5,
+    nms_threshold: float | None = 0.5,
+) -> list[tuple[float, float, float]]:
+    """Best moments of one video.
+
+    Args:
+        scores: (K,) proposal scores (logits). spans: (K, 2) proposal spans in seconds.
+        top_k: number of moments returned. nms_threshold: IoU threshold of NMS, None for none.
+
+    Returns:
+        Up to `top_k` (start s, end s, score) tuples, best first.
+    """
+    if top_k <= 0:
+        raise ValueError(f"top_k must be positive, got {top_k}.")
+    scores, spans = scores.detach().float().cpu(), spans.detach().float().cpu()
+    if nms_threshold is None:
+        keep = torch.sort(scores, descending=True, stable=True).indices[:top_k]
+    else:
+        keep = nms(spans, scores, nms_threshold, top_k)
+    return [(float(spans[i, 0]), float(spans[i, 1]), float(scores[i])) for i in keep]
+
+
+__all__ = [
+    "valid_proposal_mask",
+    "valid_proposals",
+    "proposal_spans",
+    "temporal_iou",
+    "soft_labels",
+    "nms",
+    "decode_moments",
+]
