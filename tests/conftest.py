@@ -22,9 +22,3 @@ def shared_data_dir() -> Path:
 def shared_data() -> Path:
     return shared_data_dir()
 
-
-@pytest.fixture(autouse=True)
-def _offline_hub(monkeypatch):
-    """No test reaches the real Hub."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "1"))
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
