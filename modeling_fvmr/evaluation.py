@@ -6,6 +6,8 @@ ground truth strictly greater than m (the 2D-TAN rule). Metrics are percentages.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 
 import torch
@@ -75,6 +77,90 @@ def evaluate_scores(
     return recall_at_iou(predictions, ground_truth.tolist(), recall_at, iou_thresholds)
 
 
+@torch.no_grad()
+def evaluate_model(model, dataloader, accelerator=None, with_teacher: bool = True) -> dict:
+    """R@{1,5}, IoU={0.1,0.3,0.5,0.7} and mIoU of an FVMRModel over a dataloader of processor batches.
+
+    The teacher is scored too when the batches carry trees. With an `accelerate.Accelerator`, scores
+    are collected across processes with `gather_for_metrics`.
+
+    Returns {"student": metrics, "teacher": metrics?}, in percent.
+    """
+    model.eval()
+    student, teacher, spans, labels = [], [], [], []
+    for batch in dataloader:
+        output = model(**{key: value for key, value in batch.items() if key != "labels"})
+        gathered = (output.student_scores, output.proposal_spans, batch["labels"])
+        if with_teacher and output.teacher_scores is not None:
+            gathered += (output.teacher_scores,)
+        if accelerator is not None:
+            gathered = accelerator.gather_for_metrics(gathered)
+        student.append(gathered[0].float().cpu())
+        spans.append(gathered[1].float().cpu())
+        labels.append(gathered[2].float().cpu())
+        if len(gathered) == 4:
+            teacher.append(gathered[3].float().cpu())
+    spans, labels = torch.cat(spans), torch.cat(labels)
+    unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
+    nms_threshold = unwrapped.config.nms_threshold
+    results = {"student": evaluate_scores(torch.cat(student), spans, labels, nms_threshold)}
+    if teacher:
+        results["teacher"] = evaluate_scores(torch.cat(teacher), spans, labels, nms_threshold)
+    return results
+
+
+def eval_results_payload(results: dict, dataset: str, split: str, num_queries: int) -> dict:
+    """The `eval_results.json` a model folder carries and its card reports.
+
+    `dataset` is a built dataset folder; its `build_report.json` (when present) names the benchmark and
+    says whether the features are real, simulated or synthetic.
+    """
+    report_path = os.path.join(dataset, "build_report.json")
+    report = {}
+    if os.path.isfile(report_path):
+        with open(report_path) as handle:
+            report = json.load(handle)
+    return {
+        "dataset": {
+            "name": report.get("name", os.path.basename(os.path.normpath(dataset))),
+            "id": dataset,
+            "config": "annotations",
+            "split": split,
+            "features": report.get("features", "real"),
+        },
+        "num_queries": num_queries,
+        "metrics": results,
+    }
+
+
+def evaluate_model_on_dataset(
+    model_path: str, dataset: str, split: str = "test", batch_size: int = 64, json_path: str | None = None
+) -> dict:
+    """`fvmr evaluate`: load a saved model and a built dataset split, print the metrics table, write JSON."""
+    from transformers import AutoModel, AutoProcessor
+
+    from .data import MomentRetrievalCollator, MomentRetrievalDataset, load_moment_retrieval
+
+    annotations, features = load_moment_retrieval(dataset)
+    if split not in annotations:
+        raise ValueError(f"Split {split!r} is not in {dataset} (has {sorted(annotations)}).")
+    data = MomentRetrievalDataset(annotations[split], features[split])
+    model = AutoModel.from_pretrained(model_path).eval()
+    if data.feature_dim != model.config.video_feature_dim:
+        raise ValueError(
+            f"{dataset} has {data.feature_dim}-d clip features but the model expects video_feature_dim="
+            f"{model.config.video_feature_dim}."
+        )
+    collator = MomentRetrievalCollator(AutoProcessor.from_pretrained(model_path), with_trees=data.has_trees and model.config.use_teacher)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collator)
+    results = evaluate_model(model, loader)
+    print(format_metrics_table(results))
+    if json_path:
+        with open(json_path, "w") as handle:
+            json.dump(eval_results_payload(results, dataset, split, len(data)), handle, indent=2)
+    return results
+
+
 def format_metrics_table(results: dict[str, dict[str, float]]) -> str:
     """Markdown table, one row per scorer (e.g. "student", "teacher"), one column per metric."""
     columns = list(next(iter(results.values())))
@@ -84,4 +170,4 @@ def format_metrics_table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["recall_at_iou", "evaluate_scores", "format_metrics_table", "metric_name", "RECALL_AT", "IOU_THRESHOLDS"]
+__all__ = ["recall_at_iou", "evaluate_scores", "evaluate_model", "evaluate_model_on_dataset", "eval_results_payload", "format_metrics_table", "metric_name", "RECALL_AT", "IOU_THRESHOLDS"]
