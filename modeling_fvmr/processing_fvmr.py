@@ -17,7 +17,7 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 
 from .configuration_fvmr import DEFAULT_ROLE_LABELS
-from .semantic_roles import SemanticRoleTree
+from .semantic_roles import SemanticRoleTree, pseudo_frame
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class FVMRProcessor(ProcessorMixin):
             if tree.sentence != query:
                 raise ValueError(f"Tree {row} is for {tree.sentence!r}, not for the query {query!r}.")
             token_offsets = offsets[row][attention_mask[row].bool()].tolist()
-            frames = tree.frames
+            frames = tree.frames or [pseudo_frame()]  # a tree without frames still gives the teacher a node
             if len(frames) > self.max_verbs:
                 self.truncation_counts["frames_dropped"] += len(frames) - self.max_verbs
                 frames = frames[: self.max_verbs]

@@ -65,6 +65,11 @@ class SemanticRoleTree:
         """Character span [begin, end) in `sentence` of the token span [start, end) (non-empty)."""
         return self.token_starts[start], self.token_starts[end - 1] + len(self.tokens[end - 1])
 
+    def span_text(self, start: int, end: int) -> str:
+        """The text of the token span [start, end) as it appears in `sentence` (inner spacing kept)."""
+        begin, finish = self.char_span(start, end)
+        return self.sentence[begin:finish]
+
     def to_dict(self) -> dict:
         """Plain nested dict (fits `tree_features()` and JSON)."""
         return asdict(self)
@@ -83,6 +88,11 @@ class SemanticRoleTree:
     @classmethod
     def from_json(cls, text: str) -> "SemanticRoleTree":
         return cls.from_dict(json.loads(text))
+
+
+def pseudo_frame(arguments: list[Argument] | None = None) -> Frame:
+    """The frame of a sentence without a verb: empty verb span at 0, `arguments` its noun chunks."""
+    return Frame(verb="", lemma="", start=0, end=0, arguments=list(arguments or []))
 
 
 def tree_features():
@@ -120,4 +130,21 @@ def align_tokens(sentence: str, tokens: list[str]) -> list[int]:
     return starts
 
 
-__all__ = ["Argument", "Frame", "SemanticRoleTree", "tree_features", "align_tokens", "PSEUDO_FRAME_ROLE"]
+# The parsers build on the data model above; they import spaCy only when a model is loaded.
+from .srl_allennlp import read_allennlp_srl, tree_from_allennlp  # noqa: E402
+from .srl_spacy import SpacySemanticRoleParser, load_spacy_model, tree_from_spacy_doc  # noqa: E402
+
+__all__ = [
+    "Argument",
+    "Frame",
+    "SemanticRoleTree",
+    "tree_features",
+    "align_tokens",
+    "pseudo_frame",
+    "PSEUDO_FRAME_ROLE",
+    "SpacySemanticRoleParser",
+    "load_spacy_model",
+    "tree_from_spacy_doc",
+    "read_allennlp_srl",
+    "tree_from_allennlp",
+]
