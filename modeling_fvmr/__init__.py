@@ -1,8 +1,8 @@
 """fvmr: Fast Video Moment Retrieval (Gao & Xu, ICCV 2021) for the Hugging Face ecosystem.
 
 Importing the package registers `FVMRConfig` / `FVMRModel` / `FVMRProcessor` with the transformers
-Auto classes, and marks the config and model for `register_for_auto_class`, so `save_pretrained`
-writes `auto_map` and copies the model code for `trust_remote_code=True` users.
+Auto classes, and marks the config, model and processor for `register_for_auto_class`, so
+`save_pretrained` writes `auto_map` and copies their code for `trust_remote_code=True` users.
 """
 
 from transformers import AutoConfig, AutoModel, AutoProcessor
@@ -21,6 +21,7 @@ AutoModel.register(FVMRConfig, FVMRModel, exist_ok=True)
 AutoProcessor.register(FVMRConfig, FVMRProcessor, exist_ok=True)
 FVMRConfig.register_for_auto_class()
 FVMRModel.register_for_auto_class("AutoModel")
+FVMRProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = [
     "BENCHMARK_PRESETS",
