@@ -14,7 +14,8 @@ import torch
 
 @lru_cache(maxsize=None)
 def _valid_proposal_mask(num_clips: int, pooling_counts: tuple[int, ...]) -> torch.Tensor:
-    mask = torch.zeros(num_clips, num_clips, dtype=torch.bool)
+    # explicit device: transformers builds models under `torch.device("meta")`, where nonzero() fails
+    mask = torch.zeros(num_clips, num_clips, dtype=torch.bool, device="cpu")
     mask[range(num_clips), range(num_clips)] = True
     stride, offset = 1, 0
     for count in pooling_counts:
