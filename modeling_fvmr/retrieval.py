@@ -90,12 +90,13 @@ def top_scores(query_embeddings: torch.Tensor, embeddings: torch.Tensor, count: 
     """
     best_scores = best_rows = None
     for start in range(0, len(embeddings), SCORE_CHUNK_ROWS):
-        scores = query_embeddings @ embeddings[start : start + SCORE_CHUNK_ROWS].T  # (Q, chunk)
+        # (chunk, J) @ (J, Q): the fast layout for few queries against many rows
+        scores = (embeddings[start : start + SCORE_CHUNK_ROWS] @ query_embeddings.T).T  # (Q, chunk)
         scores, rows = scores.topk(min(count, scores.shape[1]), dim=1)
         rows += start
         if best_scores is not None:
             scores, rows = torch.cat([best_scores, scores], dim=1), torch.cat([best_rows, rows], dim=1)
-            scores, picked = scores.topk(count, dim=1)
+            scores, picked = scores.topk(min(count, scores.shape[1]), dim=1)
             rows = rows.gather(1, picked)
         best_scores, best_rows = scores, rows
     return best_scores, best_rows

@@ -243,3 +243,10 @@ def test_cli_index_and_search_round_trip(tmp_path, model_folder, model_and_proce
     expected = loaded.search(QUERIES[0], top_k=3)
     assert [row[1] for row in table] == [m.video_id for m in expected]
     assert [(float(row[2]), float(row[3])) for row in table] == [(round(m.start, 2), round(m.end, 2)) for m in expected]
+
+
+def test_chunked_scoring_gives_the_same_ranking(index, monkeypatch):
+    expected = index.search(QUERIES, top_k=8)
+    monkeypatch.setattr(retrieval, "SCORE_CHUNK_ROWS", 50)  # 816 rows in 17 chunks, merged top-k by top-k
+    for found, wanted in zip(index.search(QUERIES, top_k=8), expected):
+        assert_same_moments(found, [(m.video_id, m.start, m.end, m.score) for m in wanted])
