@@ -3,14 +3,18 @@
 Importing the package registers `FVMRConfig` / `FVMRModel` / `FVMRProcessor` with the transformers
 Auto classes, and marks the config, model and processor for `register_for_auto_class`, so
 `save_pretrained` writes `auto_map` and copies their code for `trust_remote_code=True` users.
+It also registers the `"video-moment-retrieval"` pipeline task (`transformers.pipeline("video-moment-retrieval", model=...)`).
 """
 
 from transformers import AutoConfig, AutoModel, AutoProcessor
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_fvmr import BENCHMARK_PRESETS, FVMRConfig
 from .evaluation import evaluate_scores, recall_at_iou
 from .modeling_fvmr import FVMRModel, FVMROutput, FVMRVideoOutput
+from .pipeline_fvmr import VideoMomentRetrievalPipeline
 from .processing_fvmr import FVMRProcessor
+from .retrieval import MomentIndex, RetrievedMoment
 from .semantic_roles import Argument, Frame, SemanticRoleTree
 from .tokenization_fvmr import build_word_tokenizer
 
@@ -22,6 +26,9 @@ AutoProcessor.register(FVMRConfig, FVMRProcessor, exist_ok=True)
 FVMRConfig.register_for_auto_class()
 FVMRModel.register_for_auto_class("AutoModel")
 FVMRProcessor.register_for_auto_class("AutoProcessor")
+PIPELINE_REGISTRY.register_pipeline(
+    "video-moment-retrieval", pipeline_class=VideoMomentRetrievalPipeline, pt_model=AutoModel
+)
 
 __all__ = [
     "BENCHMARK_PRESETS",
@@ -30,6 +37,9 @@ __all__ = [
     "FVMROutput",
     "FVMRVideoOutput",
     "FVMRProcessor",
+    "MomentIndex",
+    "RetrievedMoment",
+    "VideoMomentRetrievalPipeline",
     "SemanticRoleTree",
     "Frame",
     "Argument",
