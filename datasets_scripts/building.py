@@ -153,15 +153,48 @@ def check_features(records: list[QueryRecord], source: ClipFeatureFile, clip_sec
     return kept
 
 
-def _features_generator(videos: dict[str, float], load: Callable[[str], np.ndarray], max_clips: int | None, dim: int, split: str) -> Callable[[], Iterator[dict]]:
+def validate_splits(
+    records_by_split: dict[str, list[QueryRecord]],
+    source: ClipFeatureFile | None,
+    clip_seconds: float | None,
+    limit: int | None,
+) -> tuple[dict[str, list[QueryRecord]], dict[str, SplitReport]]:
+    """Kept records and the report of each split (the policy of `records.py`).
+
+    `source` is the real feature file (None for simulated features, made from the kept records later).
+    """
+    kept, reports = {}, {}
+    for split, records in records_by_split.items():
+        report = reports[split] = SplitReport()
+        records = records[:limit] if limit else records
+        report.rows_read = len(records)
+        rows = check_spans(records, report)
+        if source is not None:
+            rows = check_features(rows, source, clip_seconds, report)
+        kept[split] = check_durations(rows, report)
+        report.rows_kept = len(kept[split])
+        report.videos = len(group_by_video(kept[split]))
+    empty = [split for split, rows in kept.items() if not rows]
+    if empty:
+        raise ValueError(f"No query of split(s) {empty} survived validation: {({s: reports[s].to_dict() for s in empty})}.")
+    return kept, reports
+
+
+def features_dataset(
+    records: list[QueryRecord], load: Callable[[str], np.ndarray], max_clips: int | None, dim: int, cache_dir: str, split: str
+) -> Dataset:
+    """One row per video of `records`: (T, dim) features from `load`, pooled to `max_clips`, written to `cache_dir`."""
+
     def generate() -> Iterator[dict]:
-        for video_id, duration in tqdm(videos.items(), desc=f"Writing {split} features", unit="video"):
+        videos = group_by_video(records)
+        for video_id, video_records in tqdm(videos.items(), desc=f"Writing {split} features", unit="video"):
             features = pool_clips(load(video_id), max_clips)
             if features.shape[1] != dim:
                 raise ValueError(f"Video {video_id!r} has {features.shape[1]}-d features, others {dim}-d.")
-            yield {"video_id": video_id, "duration": duration, "features": features}
+            yield {"video_id": video_id, "duration": video_records[0].duration, "features": features}
 
-    return generate
+    # a fresh fingerprint: the generator closes over data `datasets` cannot hash, and nothing is cached
+    return Dataset.from_generator(generate, features=video_features_schema(dim), cache_dir=cache_dir, fingerprint=uuid.uuid4().hex)
 
 
 def build_moment_retrieval(
@@ -199,61 +232,34 @@ def build_moment_retrieval(
     unknown = sorted(set(records_by_split) - set(SPLITS))
     if unknown:
         raise ValueError(f"Unknown split names {unknown}; use {list(SPLITS)}.")
-    simulated = str(features) == "simulated"
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be positive, got {limit}.")
     parser = resolve_tree_parser(tree_parser)
-    reports = {split: SplitReport() for split in records_by_split}
-    kept: dict[str, list[QueryRecord]] = {}
+    simulated = str(features) == "simulated"
     with contextlib.ExitStack() as stack:
         source = None if simulated else stack.enter_context(ClipFeatureFile(features, feature_key or info.feature_key))
-        for split, records in records_by_split.items():
-            report = reports[split]
-            records = records[:limit] if limit else records
-            report.rows_read = len(records)
-            rows = check_spans(records, report)
-            if source is not None:
-                rows = check_features(rows, source, clip_seconds, report)
-            kept[split] = check_durations(rows, report)
-            report.rows_kept = len(kept[split])
-            report.videos = len(group_by_video(kept[split]))
+        kept, reports = validate_splits(records_by_split, source, clip_seconds, limit)
         if simulated:
             all_records = [record for rows in kept.values() for record in rows]
             source = SimulatedClipFeatures(
                 group_by_video(all_records), feature_dim, clip_seconds or info.simulated_clip_seconds, max_clips, seed
             )
             logger.warning("%s: the clip features are SIMULATED from the annotations, not real video features.", info.pretty_name)
-        empty = [split for split, rows in kept.items() if not rows]
-        if empty:
-            raise ValueError(f"No query of split(s) {empty} survived validation: {({s: reports[s].to_dict() for s in empty})}.")
 
         trees = None
         if parser is not None:
             trees = parse_trees([record.sentence for rows in kept.values() for record in rows], parser)
         annotations = DatasetDict({split: annotations_dataset(rows, trees) for split, rows in kept.items()})
 
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        first_video = kept[next(iter(kept))][0].video_id
-        dim = pool_clips(source.load(first_video), max_clips).shape[1]
+        dim = pool_clips(source.load(next(iter(kept.values()))[0].video_id), max_clips).shape[1]
         with tempfile.TemporaryDirectory(prefix="fvmr-build-") as cache_dir:
             video_features = DatasetDict(
-                {
-                    split: Dataset.from_generator(
-                        _features_generator(
-                            {video: group[0].duration for video, group in group_by_video(rows).items()}, source.load, max_clips, dim, split
-                        ),
-                        features=video_features_schema(dim),
-                        cache_dir=cache_dir,
-                        fingerprint=uuid.uuid4().hex,
-                    )
-                    for split, rows in kept.items()
-                }
+                {split: features_dataset(rows, source.load, max_clips, dim, cache_dir, split) for split, rows in kept.items()}
             )
             feature_facts = {"kind": source.kind, "source": source.description, "dim": dim, "max_clips": max_clips}
             trees_made = describe_tree_parser(tree_parser if parser is not None else None)
             report = make_report(info, kept, reports, feature_facts, trees_made, limit, time.perf_counter() - started)
-            return save_dataset(output_dir, info, annotations, video_features, report)
+            return save_dataset(Path(output_dir), info, annotations, video_features, report)
 
 
 def make_report(
