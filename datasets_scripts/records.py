@@ -1,16 +1,10 @@
 """Query records read from annotation files, their validation policy, and the per-split report.
 
-Every builder turns its source format into `QueryRecord`s (times in seconds). The policy applied to
-them, the same for every dataset, in this order (a row is dropped for its first failing check):
-
-    empty_sentence          the sentence is empty after stripping              -> dropped
-    negative_start          start < 0                                         -> dropped
-    start_after_end         start > end                                       -> dropped
-    zero_length             start == end (no IoU can be computed)             -> dropped
-    missing_features        the video has no (or zero-clip) features          -> dropped
-    missing_duration        the video's duration is unknown                   -> dropped
-    start_beyond_duration   start >= duration                                 -> dropped
-    end_clipped             end > duration: end is set to the duration        -> KEPT, counted
+Every builder turns its source format into `QueryRecord`s (times in seconds). The same policy
+(`POLICY`, checks in order; a row is dropped for its first failing check) applies to every dataset:
+rows with an empty sentence, a negative start, start > end, start == end, no features, no duration or
+a start at or past the duration are dropped and counted; an end past the duration is clipped to the
+duration, and the row kept and counted ("end_clipped").
 
 Malformed input (unparsable numbers, a line without `##`, missing JSON fields) is not a data defect
 but a broken file: readers raise ValueError naming the file and line (or JSON key) instead.

@@ -24,7 +24,7 @@ import numpy as np
 
 from .records import QueryRecord
 
-WORD_PATTERN = re.compile(r"[a-z0-9]+")
+CONTENT_WORD_PATTERN = re.compile(r"[a-z0-9]+")
 
 # Function words carry no visual concept: they are left out of a sentence's moment vector.
 STOPWORDS = frozenset(
@@ -114,7 +114,7 @@ def render_clip_features(
 
 def content_words(sentence: str) -> list[str]:
     """Lower-cased words of a sentence without function words (the concepts a clip would show)."""
-    return [word for word in WORD_PATTERN.findall(sentence.lower()) if word not in STOPWORDS]
+    return [word for word in CONTENT_WORD_PATTERN.findall(sentence.lower()) if word not in STOPWORDS]
 
 
 class SimulatedClipFeatures:
@@ -161,7 +161,8 @@ class SimulatedClipFeatures:
             f"{self.clip_seconds:g} s per clip, seed {self.seed})"
         )
 
-    def num_clips(self, duration: float) -> int:
+    def clips_for(self, duration: float) -> int:
+        """T of a video of `duration` seconds."""
         clips = max(1, int(round(duration / self.clip_seconds)))
         return min(clips, self.max_clips) if self.max_clips else clips
 
@@ -175,7 +176,7 @@ class SimulatedClipFeatures:
         ]
         background = self.background_weight * self.concepts(f"background/{video_id}")
         rng = np.random.default_rng([self.seed, stable_hash(video_id)])
-        return render_clip_features(moments, duration, self.num_clips(duration), background, rng, self.smoothing, self.noise)
+        return render_clip_features(moments, duration, self.clips_for(duration), background, rng, self.smoothing, self.noise)
 
 
 __all__ = [

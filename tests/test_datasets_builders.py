@@ -24,6 +24,7 @@ from datasets_scripts import (
     pool_clips,
 )
 from datasets_scripts.building import annotation_features, video_features_schema
+from datasets_scripts.simulation import ConceptSpace
 from modeling_fvmr import FVMRConfig, FVMRModel, FVMRProcessor, build_word_tokenizer
 from modeling_fvmr.cli import main as fvmr_main
 from modeling_fvmr.data import MomentRetrievalCollator, MomentRetrievalDataset, load_moment_retrieval
@@ -380,3 +381,17 @@ def test_custom_errors_name_file_and_line(tmp_path, content, suffix, message):
     write_npy_folder(tmp_path / "npy", {"v": np.ones((2, 2), np.float32)})
     with pytest.raises(ValueError, match=message):
         build_custom(path, tmp_path / "out", features=tmp_path / "npy", **QUICK)
+
+
+def test_simulated_features_show_each_moment_over_its_span(tmp_path):
+    write_activitynet(tmp_path / "anet", np.random.default_rng(0))
+    built = build_activitynet_captions(tmp_path / "anet", tmp_path / "out", features="simulated", feature_dim=64, clip_seconds=1.0, tree_parser=None)
+    validation = np.asarray(built.features["validation"].with_format("numpy")[0]["features"])
+    test = np.asarray(built.features["test"].with_format("numpy")[0]["features"])
+    np.testing.assert_array_equal(validation, test)  # one video, both splits: made from all its moments, once
+    assert validation.shape == (8, 64)  # 8 s at 1 s per clip
+    concepts = ConceptSpace(64, seed=0)
+    dog_sleeps = validation @ concepts.mix(["dog", "sleeps"])  # "The dog sleeps." spans [2, 6] s
+    assert dog_sleeps[2:6].min() > dog_sleeps[[0, 7]].max()
+    report = built.report
+    assert report["features"]["kind"] == "simulated" and "simulated from the content words" in report["features"]["source"]
