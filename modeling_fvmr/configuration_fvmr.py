@@ -97,10 +97,13 @@ class FVMRConfig(PretrainedConfig):
             y = clip((o - o_min) / (o_max - o_min), 0, 1); 2D-TAN uses 0.3 / 0.7 on TACoS.
         distillation_temperature (`float`, 1.0): T of L_dis. Scores are logits over K proposals;
             T = 1 keeps the teacher's ranking sharp (see benchmarks/accuracy.py for a sweep).
-        distillation_weight (`float`, 1.0): λ in L = L_ce(p, y) + L_ce(q, y) + λ L_dis(p, q).
+        distillation_weight (`float`, 0.2): λ in L = L_ce(p, y) + L_ce(q, y) + λ L_dis(p, q). L_ce is
+            averaged over the K proposals while L_dis sums over them, so λ = 1 lets a still-random
+            teacher dominate the student's gradient (on the synthetic world it stalls training).
         detach_teacher (`bool`, True): the teacher distribution is a fixed target of L_dis.
         nms_threshold (`float`, 0.5): temporal NMS threshold (IoU) used when decoding moments.
-        initializer_range (`float`, 0.02): std of the normal init of embeddings.
+        initializer_range (`float`, 0.02): std of the normal init of the role embeddings (word
+            embeddings start at std 1, like `nn.Embedding`, unless GloVe initialises them).
     """
 
     model_type = "fvmr"
@@ -129,7 +132,7 @@ class FVMRConfig(PretrainedConfig):
         iou_min: float = 0.5,
         iou_max: float = 1.0,
         distillation_temperature: float = 1.0,
-        distillation_weight: float = 1.0,
+        distillation_weight: float = 0.2,
         detach_teacher: bool = True,
         nms_threshold: float = 0.5,
         initializer_range: float = 0.02,

@@ -109,24 +109,29 @@ def evaluate_model(model, dataloader, accelerator=None, with_teacher: bool = Tru
     return results
 
 
+def read_build_report(dataset: str) -> dict:
+    """The `build_report.json` of a built dataset folder ({} when absent)."""
+    path = os.path.join(dataset, "build_report.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as handle:
+        return json.load(handle)
+
+
 def eval_results_payload(results: dict, dataset: str, split: str, num_queries: int) -> dict:
     """The `eval_results.json` a model folder carries and its card reports.
 
     `dataset` is a built dataset folder; its `build_report.json` (when present) names the benchmark and
     says whether the features are real, simulated or synthetic.
     """
-    report_path = os.path.join(dataset, "build_report.json")
-    report = {}
-    if os.path.isfile(report_path):
-        with open(report_path) as handle:
-            report = json.load(handle)
+    report = read_build_report(dataset)
     return {
         "dataset": {
-            "name": report.get("name", os.path.basename(os.path.normpath(dataset))),
+            "name": report.get("pretty_name", os.path.basename(os.path.normpath(dataset))),
             "id": dataset,
             "config": "annotations",
             "split": split,
-            "features": report.get("features", "real"),
+            "features": report.get("features", {}).get("kind", "real"),
         },
         "num_queries": num_queries,
         "metrics": results,
@@ -170,4 +175,4 @@ def format_metrics_table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["recall_at_iou", "evaluate_scores", "evaluate_model", "evaluate_model_on_dataset", "eval_results_payload", "format_metrics_table", "metric_name", "RECALL_AT", "IOU_THRESHOLDS"]
+__all__ = ["recall_at_iou", "evaluate_scores", "evaluate_model", "evaluate_model_on_dataset", "eval_results_payload", "read_build_report", "format_metrics_table", "metric_name", "RECALL_AT", "IOU_THRESHOLDS"]

@@ -265,7 +265,10 @@ class FVMRPreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
-            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+            # Word vectors start at unit scale (nn.Embedding's default, GloVe's order of magnitude): with
+            # a small std the BiLSTM sees near-zero inputs and training stalls for hundreds of steps.
+            is_word_embedding = module is self.text_encoder.word_embeddings
+            init.normal_(module.weight, mean=0.0, std=1.0 if is_word_embedding else self.config.initializer_range)
             # the slice loses the "already loaded" flag that `init` checks, so check it here
             if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
                 init.zeros_(module.weight[module.padding_idx])

@@ -25,7 +25,8 @@ from transformers import AutoProcessor, get_scheduler
 
 from .configuration_fvmr import FVMRConfig
 from .data import MomentRetrievalCollator, MomentRetrievalDataset, load_moment_retrieval
-from .evaluation import eval_results_payload, evaluate_model, format_metrics_table
+from .evaluation import eval_results_payload, evaluate_model, format_metrics_table, read_build_report
+from .hub import write_model_card
 from .modeling_fvmr import FVMRModel
 from .processing_fvmr import FVMRProcessor
 from .tokenization_fvmr import build_word_tokenizer
@@ -83,23 +84,35 @@ class Trainer:
         set_seed(args.seed)
         self.checkpoint_dir = os.path.join(args.output_dir, "checkpoints")
         annotations, features = load_moment_retrieval(args.dataset)
-        for split in filter(None, (args.train_split, args.eval_split)):
-            if split not in annotations or split not in features:
-                raise ValueError(f"Split {split!r} is not in {args.dataset} (has {sorted(annotations)}).")
-        self.train_data = MomentRetrievalDataset(annotations[args.train_split], features[args.train_split])
-        self.eval_data = (
-            MomentRetrievalDataset(annotations[args.eval_split], features[args.eval_split]) if args.eval_split else None
-        )
+        self.train_data = self._split(annotations, features, args.train_split)
+        self.eval_data = self._split(annotations, features, args.eval_split) if args.eval_split else None
         self.model, self.processor = self._model_and_processor()
-        config = self.model.config
+        self._check_compatible(self.model.config)
+
+    def _split(self, annotations, features, split: str) -> MomentRetrievalDataset:
+        if split not in annotations or split not in features:
+            raise ValueError(f"Split {split!r} is not in {self.args.dataset} (it has {sorted(annotations)}).")
+        if len(annotations[split]) == 0:
+            raise ValueError(f"The {split!r} split of {self.args.dataset} has no queries.")
+        return MomentRetrievalDataset(annotations[split], features[split])
+
+    def _check_compatible(self, config: FVMRConfig) -> None:
+        """The dataset must fit the model: clip feature size, clips per video, trees for the teacher."""
+        dataset = self.args.dataset
         if config.video_feature_dim != self.train_data.feature_dim:
             raise ValueError(
-                f"{args.dataset} has {self.train_data.feature_dim}-d clip features but the model expects "
+                f"{dataset} has {self.train_data.feature_dim}-d clip features but the model expects "
                 f"video_feature_dim={config.video_feature_dim}."
+            )
+        max_clips = read_build_report(dataset).get("features", {}).get("max_clips")
+        if max_clips is not None and max_clips < config.num_clips:
+            raise ValueError(
+                f"{dataset} was built with at most {max_clips} clips per video but the model pools videos to "
+                f"num_clips={config.num_clips}: rebuild it with --max-clips >= {config.num_clips} or pick a smaller num_clips."
             )
         if config.use_teacher and not self.train_data.has_trees:
             raise ValueError(
-                f"{args.dataset} has no semantic role trees, which the teacher needs: rebuild it with trees "
+                f"{dataset} has no semantic role trees, which the teacher needs: rebuild it with trees "
                 "(`fvmr build-dataset ... --trees spacy`) or train the student alone (--no-teacher)."
             )
 
@@ -107,7 +120,9 @@ class Trainer:
         """The run's model: reloaded from output_dir/initial when resuming (same vocabulary), else new."""
         initial = os.path.join(self.args.output_dir, "initial")
         if self.args.resume_from_checkpoint and os.path.isdir(initial):
-            return FVMRModel.from_pretrained(initial), AutoProcessor.from_pretrained(initial)
+            # built like a fresh run (its weights come from the checkpoint): a model loaded with
+            # from_pretrained lays out its tensors differently, and the last bits of the updates drift
+            return FVMRModel(FVMRConfig.from_pretrained(initial)), AutoProcessor.from_pretrained(initial)
         model, processor = build_model_and_processor(
             self.args, self.train_data.annotations["sentence"], self.train_data.feature_dim
         )
@@ -233,16 +248,22 @@ class Trainer:
                 self._keep_best(state, results["student"][args.best_metric])
             state.history.append(record)
             accelerator.log({key: value for key, value in record.items() if key != "epoch"}, step=state.global_step)
-            accelerator.print(
-                f"epoch {record['epoch']}: loss {epoch_losses['loss']:.4f} (student {epoch_losses['loss_student']:.4f}, "
-                f"teacher {epoch_losses['loss_teacher']:.4f}, distillation {epoch_losses['loss_distillation']:.4f})"
-                + (f", {args.best_metric} {record['student/' + args.best_metric]:.2f}" if "student/" + args.best_metric in record else "")
-            )
+            if accelerator.is_main_process:
+                progress.write(self._summary(record))
             if finished_epoch or state.global_step >= total_steps:
                 self.save_checkpoint(state)
         progress.close()
         accelerator.end_training()
         return self._export(state, eval_loader)
+
+    def _summary(self, record: dict) -> str:
+        """One line per epoch: the loss terms and the chosen metric."""
+        text = (
+            f"epoch {record['epoch']}: loss {record['loss']:.4f} (student {record['loss_student']:.4f}, "
+            f"teacher {record['loss_teacher']:.4f}, distillation {record['loss_distillation']:.4f})"
+        )
+        metric = "student/" + self.args.best_metric
+        return text + (f", {self.args.best_metric} {record[metric]:.2f}" if metric in record else "")
 
     def _keep_best(self, state: TrainerState, value: float) -> None:
         if state.best_metric is not None and value <= state.best_metric:
@@ -270,10 +291,11 @@ class Trainer:
                 payload = eval_results_payload(results, args.dataset, args.eval_split, len(self.eval_data))
                 with open(os.path.join(args.output_dir, "eval_results.json"), "w") as handle:
                     json.dump(payload, handle, indent=2)
-                accelerator.print(format_metrics_table(results))
+                print(format_metrics_table(results))
+            write_model_card(args.output_dir)
             counts = self.processor.truncation_counts
             if counts["frames_dropped"] or counts["arguments_dropped"]:
-                accelerator.print(f"Tree truncation: {dict(counts)}")
+                print(f"Semantic role trees truncated to the config limits: {dict(counts)}")
         accelerator.wait_for_everyone()
         return results
 

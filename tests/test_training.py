@@ -1,0 +1,173 @@
+"""The Accelerate trainer: learning, exact resume after SIGKILL, export, and clear errors."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import load_from_disk
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+from datasets_scripts.synthetic import write_synthetic_world
+from modeling_fvmr.evaluation import evaluate_model_on_dataset
+from modeling_fvmr.training import Trainer, TrainingArguments
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TINY_MODEL = {
+    "hidden_size": 64,
+    "word_embedding_dim": 32,
+    "lstm_hidden_size": 32,
+    "semantic_dim": 32,
+    "joint_dim": 64,
+    "fusion_hidden_size": 32,
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("world") / "synthetic"
+    write_synthetic_world(path, num_videos={"train": 32, "validation": 4, "test": 4}, feature_dim=32, seed=3)
+    return str(path)
+
+
+def cli_args(dataset, output_dir, *extra) -> list[str]:
+    overrides = [item for key, value in TINY_MODEL.items() for item in ("--set", f"{key}={value}")]
+    return ["train", "--dataset", dataset, "--output-dir", str(output_dir), "--batch-size", "4", *overrides, *extra]
+
+
+def run_cli(*args, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "modeling_fvmr.cli", *args], cwd=REPO_ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
+    )
+
+
+def test_short_run_decreases_the_loss_and_beats_the_untrained_model(world, tmp_path):
+    args = TrainingArguments(
+        dataset=world, output_dir=str(tmp_path), config_overrides=TINY_MODEL, num_epochs=60, batch_size=8,
+        learning_rate=1e-2, eval_split="train", eval_every_epochs=60, seed=0,
+    )
+    trainer = Trainer(args)
+    untrained_model = AutoModel.from_pretrained(tmp_path / "initial")
+    untrained = evaluate_model_on_dataset(str(tmp_path / "initial"), world, split="train")["student"]
+    assert type(untrained_model).__name__ == "FVMRModel"
+    trained = trainer.train()["student"]
+    history = json.loads((tmp_path / "training_args.json").read_text())
+    state = json.loads(next((tmp_path / "checkpoints").iterdir()).joinpath("trainer_state.json").read_text())
+    losses = [record["loss"] for record in state["history"]]
+    assert history["global_step"] == 60 * 8  # 64 queries in batches of 8
+    assert losses[-1] < 0.8 * losses[0]
+    first, last = state["history"][0], state["history"][-1]
+    assert last["loss_student"] < first["loss_student"] and last["loss_teacher"] < first["loss_teacher"]
+    assert all(record["loss_distillation"] > 0 for record in state["history"])
+    assert trained["R@1,IoU=0.5"] > untrained["R@1,IoU=0.5"] + 20
+    assert trained["mIoU"] > untrained["mIoU"] + 10
+
+
+def test_exported_folder_reloads_with_the_same_metrics_and_a_card(world, tmp_path):
+    args = TrainingArguments(dataset=world, output_dir=str(tmp_path), config_overrides=TINY_MODEL, num_epochs=2, batch_size=8)
+    Trainer(args).train()
+    saved = json.loads((tmp_path / "eval_results.json").read_text())
+    assert saved["dataset"]["features"] == "synthetic" and saved["dataset"]["split"] == "test"
+    assert saved["num_queries"] == 8  # 4 videos, 2 queries each
+    reloaded = evaluate_model_on_dataset(str(tmp_path), world, split="test", json_path=str(tmp_path / "again.json"))
+    assert reloaded == saved["metrics"]
+    assert json.loads((tmp_path / "again.json").read_text())["metrics"] == saved["metrics"]
+    card = (tmp_path / "README.md").read_text()
+    assert f"value: {saved['metrics']['student']['R@1,IoU=0.5']}" in card
+    # weights only as safetensors; the processor and model code travel with them
+    files = set(os.listdir(tmp_path))
+    assert {"model.safetensors", "tokenizer.json", "processor_config.json", "modeling_fvmr.py"} <= files
+    assert not any(name.endswith((".bin", ".pt")) for name in files)
+
+
+def test_sigkill_between_checkpoints_then_resume_gives_the_same_weights(world, tmp_path):
+    common = ("--epochs", "30", "--checkpointing-steps", "5", "--eval-split", "none", "--seed", "7")
+    reference = run_cli(*cli_args(world, tmp_path / "reference", *common))
+    assert reference.wait(timeout=600) == 0, reference.stdout.read()[-3000:]
+
+    interrupted_dir = tmp_path / "interrupted"
+    interrupted = run_cli(*cli_args(world, interrupted_dir, *common))
+    first = interrupted_dir / "checkpoints" / "checkpoint-00000010"
+    deadline = time.monotonic() + 300
+    while not first.exists() and interrupted.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    interrupted.send_signal(signal.SIGKILL)
+    interrupted.wait()
+    assert interrupted.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    assert not (interrupted_dir / "model.safetensors").exists()
+    checkpoints = sorted((interrupted_dir / "checkpoints").glob("checkpoint-*"))
+    assert checkpoints and all((c / "trainer_state.json").exists() and (c / "model.safetensors").exists() for c in checkpoints)
+    # a save that was cut short stays a hidden temporary folder, never a checkpoint
+    half_written = interrupted_dir / "checkpoints" / ".tmp-99999999"
+    half_written.mkdir(exist_ok=True)
+    (half_written / "model.safetensors").write_bytes(b"truncated")
+
+    resumed = run_cli(*cli_args(world, interrupted_dir, *common, "--resume-from-checkpoint", "latest"))
+    output = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, output[-3000:]
+    assert f"Resumed from {checkpoints[-1]}" in output
+    expected, got = load_file(tmp_path / "reference" / "model.safetensors"), load_file(interrupted_dir / "model.safetensors")
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[key], got[key]) for key in expected)
+
+
+def test_dataset_and_config_mismatches_are_clear(world, tmp_path):
+    def trainer(dataset=world, **overrides):
+        return Trainer(TrainingArguments(dataset=dataset, output_dir=str(tmp_path / "out"), config_overrides={**TINY_MODEL, **overrides}))
+
+    with pytest.raises(ValueError, match="32-d clip features but the model expects video_feature_dim=100"):
+        trainer(video_feature_dim=100)
+
+    def variant(name, annotations):
+        """A copy of the world with other annotations."""
+        path = tmp_path / name
+        shutil.copytree(world, path, ignore=shutil.ignore_patterns("annotations"))
+        annotations.save_to_disk(str(path / "annotations"))
+        return path
+
+    no_trees = variant("no_trees", load_from_disk(f"{world}/annotations").remove_columns("tree"))
+    with pytest.raises(ValueError, match="no semantic role trees.*--trees spacy.*--no-teacher"):
+        trainer(dataset=str(no_trees))
+    assert trainer(dataset=str(no_trees), use_teacher=False).model.config.use_teacher is False
+
+    annotations = load_from_disk(f"{world}/annotations")
+    annotations["train"] = annotations["train"].filter(lambda row: False)
+    empty = variant("empty", annotations)
+    with pytest.raises(ValueError, match="'train' split of .* has no queries"):
+        trainer(dataset=str(empty))
+
+    report = json.loads((Path(world) / "build_report.json").read_text())
+    pooled = tmp_path / "pooled"
+    shutil.copytree(world, pooled)
+    report["features"]["max_clips"] = 8
+    (pooled / "build_report.json").write_text(json.dumps(report))
+    with pytest.raises(ValueError, match="at most 8 clips per video but the model pools videos to num_clips=16"):
+        trainer(dataset=str(pooled))
+    with pytest.raises(ValueError, match="Split 'dev' is not in"):
+        Trainer(TrainingArguments(dataset=world, output_dir=str(tmp_path / "o"), eval_split="dev", config_overrides=TINY_MODEL))
+
+
+def test_two_processes_on_cpu_with_accelerate_launch(world, tmp_path):
+    launch = [
+        "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "modeling_fvmr.cli",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, *launch, *cli_args(world, tmp_path, "--epochs", "2")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    # gathered over 2 processes (8 queries, batches of 64: padded with duplicates that
+    # gather_for_metrics drops) = the same model evaluated in one process
+    assert results["metrics"] == evaluate_model_on_dataset(str(tmp_path), world, split="test")
