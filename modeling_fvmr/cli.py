@@ -14,12 +14,13 @@ def _add_demo(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="End-to-end run on the embedded synthetic world (no download).")
     parser.add_argument("--output-dir", default="outputs/demo", help="Where the model is saved.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=25)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(output_dir=args.output_dir, seed=args.seed)
+    run_demo(output_dir=args.output_dir, seed=args.seed, epochs=args.epochs)
     return 0
 
 
@@ -45,7 +46,8 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--preset", choices=["charades-sta", "activitynet-captions", "tacos"], help="Benchmark geometry.")
     parser.add_argument("--train-split", default=defaults.train_split)
-    parser.add_argument("--eval-split", default=defaults.eval_split, help="'none' to skip evaluation.")
+    parser.add_argument("--eval-split", default=defaults.eval_split, help="Evaluated each epoch to pick the best model; 'none' to skip.")
+    parser.add_argument("--test-split", help="Final evaluation of the exported model (default: the eval split).")
     parser.add_argument("--epochs", type=int, default=defaults.num_epochs)
     parser.add_argument("--max-steps", type=int, default=None, help="Stop after this many optimizer steps.")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -88,6 +90,7 @@ def _run_train(args: argparse.Namespace) -> int:
         config_overrides=overrides,
         train_split=args.train_split,
         eval_split=None if args.eval_split in (None, "none") else args.eval_split,
+        test_split=args.test_split,
         num_epochs=args.epochs,
         max_steps=args.max_steps,
         batch_size=args.batch_size,

