@@ -27,7 +27,7 @@ FOLDERS = {"charades-sta": "charades_sta", "activitynet-captions": "activitynet_
 
 def spacy_parser_available() -> bool:
     try:
-        from modeling_fvmr.semantic_roles import SpacySemanticRoleParser
+        from modeling_fvmr.srl_spacy import SpacySemanticRoleParser
 
         SpacySemanticRoleParser().parse_batch(["a person opens the door."], show_progress=False)
     except (ImportError, OSError) as error:

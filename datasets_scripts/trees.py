@@ -27,7 +27,7 @@ def resolve_tree_parser(tree_parser: TreeParser | str | None) -> TreeParser | No
     if callable(tree_parser):
         return tree_parser
     if tree_parser == "spacy":
-        from modeling_fvmr.semantic_roles import SpacySemanticRoleParser
+        from modeling_fvmr.srl_spacy import SpacySemanticRoleParser
 
         parser = SpacySemanticRoleParser()
         return lambda sentences: parser.parse_batch(sentences, show_progress=False)

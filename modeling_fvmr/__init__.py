@@ -16,6 +16,8 @@ from .pipeline_fvmr import VideoMomentRetrievalPipeline
 from .processing_fvmr import FVMRProcessor
 from .retrieval import MomentIndex, RetrievedMoment
 from .semantic_roles import Argument, Frame, SemanticRoleTree
+from .srl_allennlp import read_allennlp_srl
+from .srl_spacy import SpacySemanticRoleParser
 from .tokenization_fvmr import build_word_tokenizer
 
 __version__ = "0.1.0"
@@ -43,6 +45,8 @@ __all__ = [
     "SemanticRoleTree",
     "Frame",
     "Argument",
+    "SpacySemanticRoleParser",
+    "read_allennlp_srl",
     "build_word_tokenizer",
     "evaluate_scores",
     "recall_at_iou",

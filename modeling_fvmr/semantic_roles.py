@@ -1,5 +1,8 @@
 """Semantic role trees: sentence -> frames (one per predicate) -> arguments (PropBank roles).
 
+The data model only; the parsers that make trees are `srl_spacy.SpacySemanticRoleParser` (default)
+and `srl_allennlp.read_allennlp_srl` (AllenNLP SRL predictor output).
+
 Spans are token indices [start, end) into `SemanticRoleTree.tokens`; `token_starts` holds each
 token's character offset in `sentence`, so spans can be mapped onto any tokenizer's positions by
 character offsets. A frame whose span is empty (start == end) is the pseudo-frame of a sentence
@@ -130,21 +133,4 @@ def align_tokens(sentence: str, tokens: list[str]) -> list[int]:
     return starts
 
 
-# The parsers build on the data model above; they import spaCy only when a model is loaded.
-from .srl_allennlp import read_allennlp_srl, tree_from_allennlp  # noqa: E402
-from .srl_spacy import SpacySemanticRoleParser, load_spacy_model, tree_from_spacy_doc  # noqa: E402
-
-__all__ = [
-    "Argument",
-    "Frame",
-    "SemanticRoleTree",
-    "tree_features",
-    "align_tokens",
-    "pseudo_frame",
-    "PSEUDO_FRAME_ROLE",
-    "SpacySemanticRoleParser",
-    "load_spacy_model",
-    "tree_from_spacy_doc",
-    "read_allennlp_srl",
-    "tree_from_allennlp",
-]
+__all__ = ["Argument", "Frame", "SemanticRoleTree", "tree_features", "align_tokens", "pseudo_frame", "PSEUDO_FRAME_ROLE"]

@@ -15,16 +15,14 @@ from datasets import Dataset, Features
 
 from modeling_fvmr import FVMRConfig, FVMRModel, FVMRProcessor, build_word_tokenizer
 from modeling_fvmr.configuration_fvmr import DEFAULT_ROLE_LABELS
+from modeling_fvmr.srl_allennlp import read_allennlp_srl, tree_from_allennlp
+from modeling_fvmr.srl_spacy import SpacySemanticRoleParser, load_spacy_model
 from modeling_fvmr.semantic_roles import (
     Argument,
     Frame,
     SemanticRoleTree,
-    SpacySemanticRoleParser,
     align_tokens,
-    load_spacy_model,
-    read_allennlp_srl,
     tree_features,
-    tree_from_allennlp,
 )
 
 AND_THEN = "the person opens the door and then walks out of the room"
