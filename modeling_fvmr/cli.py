@@ -128,6 +128,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     evaluate_model_on_dataset(args.model, args.dataset, split=args.split, batch_size=args.batch_size, json_path=args.json)
     return 0
+
+
 def _add_hub_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("repo_id", help="Hub repository, 'namespace/name' (a bare name goes to your user).")
     parser.add_argument("--private", action="store_true", help="Create the repository private.")
@@ -143,29 +145,15 @@ def _add_push(subparsers) -> None:
     parser.add_argument("--no-card", action="store_true", help="Upload the folder's README.md as it is.")
 
 
-def _run_hub_job(job) -> int:
-    """Run a push; its expected failures become one `error:` line on stderr and exit status 1."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        job()
-    except (ValueError, FileNotFoundError, PermissionError, HfHubHTTPError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def _run_push(args: argparse.Namespace) -> int:
     from .hub import push_model_folder
 
-    def job():
-        commit = push_model_folder(
-            args.model_dir, args.repo_id, token=args.token, private=args.private, revision=args.revision,
-            commit_message=args.commit_message, write_card=not args.no_card,
-        )
-        print(f"Pushed {args.model_dir} to {commit.repo_url.repo_id} (commit {commit.oid}).")
-
-    return _run_hub_job(job)
+    commit = push_model_folder(
+        args.model_dir, args.repo_id, token=args.token, private=args.private, revision=args.revision,
+        commit_message=args.commit_message, write_card=not args.no_card,
+    )
+    print(f"Pushed {args.model_dir} to {commit.repo_url.repo_id} (commit {commit.oid}).")
+    return 0
 
 
 def _add_push_dataset(subparsers) -> None:
@@ -177,13 +165,11 @@ def _add_push_dataset(subparsers) -> None:
 def _run_push_dataset(args: argparse.Namespace) -> int:
     from .hub import push_dataset_folder
 
-    def job():
-        commit = push_dataset_folder(
-            args.dataset_dir, args.repo_id, token=args.token, private=args.private, revision=args.revision
-        )
-        print(f"Pushed {args.dataset_dir} to the dataset repository {commit.repo_url.repo_id} (commit {commit.oid}).")
+    commit = push_dataset_folder(args.dataset_dir, args.repo_id, token=args.token, private=args.private, revision=args.revision)
+    print(f"Pushed {args.dataset_dir} to the dataset repository {commit.repo_url.repo_id} (commit {commit.oid}).")
+    return 0
 
-    return _run_hub_job(job)
+
 def _add_index(subparsers) -> None:
     parser = subparsers.add_parser("index", help="Encode videos once into a searchable moment index.")
     parser.add_argument("model", help="Folder of a saved FVMR model and its processor.")
@@ -227,7 +213,7 @@ def _run_search(args: argparse.Namespace) -> int:
 
     model_path = args.model or MomentIndex.read_metadata(args.index)["model_path"]
     if not model_path:
-        raise SystemExit(f"{args.index} records no model path: give --model.")
+        raise ValueError(f"{args.index} records no model path: give --model.")
     index = MomentIndex.load(args.index, FVMRModel.from_pretrained(model_path), FVMRProcessor.from_pretrained(model_path))
     results = index.search(args.queries, top_k=args.top_k, video_id=args.video, nms_threshold=args.nms_threshold)
     width = max(len("video"), *(len(moment.video_id) for moments in results for moment in moments))
@@ -288,11 +274,7 @@ def _run_build_dataset(args: argparse.Namespace) -> int:
             options["feature_key"] = args.feature_key
         if args.source == "custom" and args.name:
             options["pretty_name"] = args.name
-    try:
-        built = build_dataset(args.source, args.output, args.annotations, args.features, args.trees, **options)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"fvmr build-dataset: error: {error}", file=sys.stderr)
-        return 2
+    built = build_dataset(args.source, args.output, args.annotations, args.features, args.trees, **options)
     print(format_report(built.report))
     print(f"Saved to {built.path} (annotations/, features/, README.md, build_report.json).")
     return 0
@@ -319,8 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a sub-command. Bad input (a clear ValueError / missing file / Hub refusal) prints one
+    `fvmr <command>: error: ...` line on stderr and returns 1; anything else is a bug and keeps its traceback."""
+    from huggingface_hub.errors import HfHubHTTPError
+
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command][1](args)
+    try:
+        return COMMANDS[args.command][1](args)
+    except (ValueError, FileNotFoundError, PermissionError, HfHubHTTPError) as error:
+        print(f"fvmr {args.command}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

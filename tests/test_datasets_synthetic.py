@@ -188,4 +188,4 @@ def test_cli_writes_the_synthetic_world(tmp_path, capsys):
     assert report["features"]["kind"] == "synthetic" and report["trees"].startswith("gold trees")
     card = (output / "README.md").read_text()
     assert "**This is a SYNTHETIC world**" in card and "license: mit" in card
-    assert fvmr_main(["build-dataset", "synthetic", "--output", str(output), "--features", "simulated"]) == 2
+    assert fvmr_main(["build-dataset", "synthetic", "--output", str(output), "--features", "simulated"]) == 1
