@@ -28,9 +28,11 @@ A sweep over the distillation temperature T and weight λ (and the teacher detac
 full model on the synthetic world with ONE seed (seed 0; the point with the config defaults is the fvmr
 run of seed 0).
 
-Budget: the full run (3 seeds, 1,500 optimizer steps per run = 24 epochs of the synthetic world, about
-4.3 of Charades-STA; 9 + 9 + 7 runs) takes about 30 minutes with 2 worker processes of 1 torch thread
-each on a quiet 2-core machine; `--quick` (1 seed, 150 steps, small splits, 2 sweep points) about 3.
+Budget: the full run (3 seeds, 1,500 optimizer steps of batch 32 per run = 24 epochs of the synthetic
+world, 4.3 of Charades-STA; 9 + 9 + 7 runs of 1.5 to 2.5 minutes) took 31 minutes with 2 worker
+processes of 1 torch thread each on a quiet 2-core machine. `--quick` (1 seed, 150 steps, 200 / 50 / 50
+synthetic videos, the first 600 Charades-STA queries of each split, 2 sweep points) takes about 3
+minutes; its numbers only show that everything runs (150 steps barely leave chance level).
 Every run writes its log, checkpoint and exported model under the work folder (a temporary folder
 unless `--work-dir` is given).
 """
@@ -342,10 +344,11 @@ def main() -> int:
     if "charades-sta" in args.datasets and not (args.data / "charades_sta").is_dir():
         parser.error(f"No charades_sta/ folder in {args.data}: pass --data or set FVMR_SHARED_DATA (or use --datasets synthetic).")
 
-    started = time.perf_counter()
+    started, load_start = time.perf_counter(), os.getloadavg()[0]
     print(
         f"torch {torch.__version__}, {os.cpu_count()} CPUs, {args.workers} workers x 1 thread; "
-        f"{len(settings.seeds)} seed(s), {settings.max_steps} steps, batch {settings.batch_size}, lr {settings.learning_rate}",
+        f"{len(settings.seeds)} seed(s), {settings.max_steps} steps, batch {settings.batch_size}, lr {settings.learning_rate}; "
+        f"load average {load_start:.1f}",
         flush=True,
     )
     with contextlib.ExitStack() as stack:
@@ -385,7 +388,8 @@ def main() -> int:
     if sweep:
         print(f"\n### synthetic: T / λ / detach sweep of the full model, test split, seed {settings.seeds[0]} only\n")
         print(sweep_table(sweep))
-    print(f"\nwall time {wall / 60:.1f} min")
+    load_end = os.getloadavg()[0]
+    print(f"\nwall time {wall / 60:.1f} min, load average at the end {load_end:.1f}")
 
     if args.json:
         payload = {
@@ -397,7 +401,7 @@ def main() -> int:
                 "selection": f"best epoch by validation student {SELECTION_METRIC}; metrics on the test split",
                 "workers": args.workers,
             },
-            "environment": {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count()},
+            "environment": {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "load_average": [load_start, load_end]},
             "chance_r1_iou0.5": chance,
             "variants": variants,
             "sweep": sweep,
