@@ -31,7 +31,7 @@ run of seed 0).
 Budget: the full run (3 seeds, 1,500 optimizer steps of batch 32 per run = 24 epochs of the synthetic
 world, 4.3 of Charades-STA; 9 + 9 + 7 runs of 1.5 to 2.5 minutes) took 31 minutes with 2 worker
 processes of 1 torch thread each on a quiet 2-core machine. `--quick` (1 seed, 150 steps, 200 / 50 / 50
-synthetic videos, the first 600 Charades-STA queries of each split, 2 sweep points) takes about 3
+synthetic videos, the first 600 Charades-STA queries of each split, 2 sweep points) takes about 2
 minutes; its numbers only show that everything runs (150 steps barely leave chance level).
 Every run writes its log, checkpoint and exported model under the work folder (a temporary folder
 unless `--work-dir` is given).
