@@ -73,15 +73,23 @@ class MomentRetrievalDataset(torch.utils.data.Dataset):
         return len(self.annotations)
 
     def __getitem__(self, index: int) -> dict:
-        row = self.annotations[index]
-        return {
-            "video_id": row["video_id"],
-            "sentence": row["sentence"],
-            "tree": row["tree"] if self.has_trees else None,
-            "video_features": self.features[self.row_of_video[row["video_id"]]]["features"],
-            "duration": row["duration"],
-            "timestamps": [row["start"], row["end"]],
-        }
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        """The items of a batch, read with one Arrow lookup per configuration (`DataLoader` calls this)."""
+        rows = self.annotations[list(indices)]
+        features = self.features[[self.row_of_video[video_id] for video_id in rows["video_id"]]]["features"]
+        return [
+            {
+                "video_id": rows["video_id"][item],
+                "sentence": rows["sentence"][item],
+                "tree": rows["tree"][item] if self.has_trees else None,
+                "video_features": features[item],
+                "duration": rows["duration"][item],
+                "timestamps": [rows["start"][item], rows["end"][item]],
+            }
+            for item in range(len(indices))
+        ]
 
 
 class MomentRetrievalCollator:

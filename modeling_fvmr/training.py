@@ -208,7 +208,7 @@ class Trainer:
         accelerator.init_trackers("fvmr", config={k: v for k, v in asdict(args).items() if not isinstance(v, dict)})
 
         state = self.load_checkpoint() if args.resume_from_checkpoint else TrainerState()
-        progress = tqdm(total=total_steps, initial=state.global_step, desc="training", disable=not accelerator.is_local_main_process)
+        progress = tqdm(total=total_steps, initial=state.global_step, desc="training", disable=not (args.show_progress and accelerator.is_local_main_process))
         running = {"loss": 0.0, "loss_student": 0.0, "loss_teacher": 0.0, "loss_distillation": 0.0, "batches": 0}
         while state.epoch < args.num_epochs and state.global_step < total_steps:
             model.train()

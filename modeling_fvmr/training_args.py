@@ -18,6 +18,7 @@ class TrainingArguments:
     checkpointing_steps: save a checkpoint every N optimizer steps (also at each epoch end).
     resume_from_checkpoint: "latest" or a checkpoint folder.
     max_steps: stop after this many optimizer steps (None = run all epochs).
+    show_progress: the per-step progress bar (off for benchmarks that run many trainings).
     """
 
     dataset: str
@@ -48,6 +49,7 @@ class TrainingArguments:
     log_with: str | None = None
     max_steps: int | None = None
     num_workers: int = 0
+    show_progress: bool = True
 
 
 __all__ = ["TrainingArguments"]
