@@ -72,7 +72,7 @@ def test_soft_bce_and_total_loss_by_hand(setup):
     expected_total = output.loss_student + output.loss_teacher + 0.5 * output.loss_distillation
     assert float(output.loss) == pytest.approx(float(expected_total), rel=1e-6)
     assert float(output.loss_distillation) == pytest.approx(
-        float(distillation_loss(output.student_scores, output.teacher_scores, 1.0)), rel=1e-6
+        float(distillation_loss(output.student_scores, output.teacher_scores, model.config.distillation_temperature)), rel=1e-6
     )
 
 
