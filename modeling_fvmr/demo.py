@@ -16,7 +16,6 @@ from transformers import AutoModel, AutoProcessor
 
 from datasets_scripts.synthetic import write_synthetic_world
 
-from .evaluation import format_metrics_table
 from .retrieval import MomentIndex
 from .training import Trainer
 from .training_args import TrainingArguments
@@ -44,16 +43,16 @@ def _show_queries(model_dir: str, data_dir: str) -> None:
     index = MomentIndex.build(
         model, processor, videos["features"], list(videos["duration"]), list(videos["video_id"]), show_progress=False
     )
-    print(f"\nReloaded {type(model).__name__} with AutoModel.from_pretrained and indexed {len(videos)} test videos "
-          f"({len(index)} moments).")
+    print(f"\nReloaded {type(model).__name__} with AutoModel.from_pretrained and indexed {len(index)} test videos "
+          f"({len(index.embeddings)} moments).")
     for row in annotations["test"].select(range(DEMO_QUERIES)):
         print(f"\nquery: {row['sentence']!r}  (video {row['video_id']}, ground truth "
               f"[{row['start']:.1f}s, {row['end']:.1f}s] of {row['duration']:.1f}s)")
         for rank, moment in enumerate(index.search(row["sentence"], top_k=3, video_id=row["video_id"]), 1):
             print(f"  {rank}. [{moment.start:5.1f}s, {moment.end:5.1f}s]  score {moment.score:6.2f}")
-    query = annotations["test"][0]["sentence"]
-    print(f"\nThe same query against all {len(videos)} test videos at once:")
-    for rank, moment in enumerate(index.search(query, top_k=3), 1):
+    first = annotations["test"][0]
+    print(f"\nThe first query against all {len(index)} test videos at once (its video: {first['video_id']}):")
+    for rank, moment in enumerate(index.search(first["sentence"], top_k=3), 1):
         print(f"  {rank}. {moment.video_id} [{moment.start:5.1f}s, {moment.end:5.1f}s]  score {moment.score:6.2f}")
 
 
@@ -81,8 +80,6 @@ def run_demo(output_dir: str = "outputs/demo", seed: int = 0, epochs: int = 25) 
         checkpoints_total_limit=1,
     )
     results = Trainer(args).train()
-    print(f"\nTest split ({report['splits']['test']['rows_kept']} queries), exported model:")
-    print(format_metrics_table(results))
     _show_queries(model_dir, data_dir)
     student = results["student"]["R@1,IoU=0.5"]
     print(f"\nR@1,IoU=0.5 = {student:.1f}% (chance {chance:.1f}%). Model saved in {model_dir} "

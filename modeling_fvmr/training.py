@@ -296,6 +296,7 @@ class Trainer:
                 payload = eval_results_payload(results, args.dataset, report_split, len(report_data))
                 with open(os.path.join(args.output_dir, "eval_results.json"), "w") as handle:
                     json.dump(payload, handle, indent=2)
+                print(f"\nThe exported model on the {report_split!r} split ({len(report_data)} queries):")
                 print(format_metrics_table(results))
             write_model_card(args.output_dir)
             counts = self.processor.truncation_counts
