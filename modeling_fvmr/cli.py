@@ -258,6 +258,7 @@ def _add_build_dataset(subparsers) -> None:
     parser.add_argument("--name", help="custom: the corpus name shown in its card.")
     parser.add_argument("--num-videos", type=_split_counts, help="synthetic: e.g. train=1000,validation=150,test=150.")
     parser.add_argument("--queries-per-video", type=int, default=2, help="synthetic: queried events per video.")
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="Then upload the folder (as `fvmr push-dataset`); token from HF_TOKEN or the login.")
 
 
 def _run_build_dataset(args: argparse.Namespace) -> int:
@@ -277,6 +278,11 @@ def _run_build_dataset(args: argparse.Namespace) -> int:
     built = build_dataset(args.source, args.output, args.annotations, args.features, args.trees, **options)
     print(format_report(built.report))
     print(f"Saved to {built.path} (annotations/, features/, README.md, build_report.json).")
+    if args.push_to_hub:
+        from .hub import push_dataset_folder
+
+        commit = push_dataset_folder(built.path, args.push_to_hub)
+        print(f"Pushed {built.path} to the dataset repository {commit.repo_url.repo_id} (commit {commit.oid}).")
     return 0
 
 

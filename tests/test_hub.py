@@ -469,3 +469,20 @@ def test_dataset_push_then_load_dataset_gives_identical_rows(hub, dataset_dir, t
     }
     assert metadata["license"] == "cc-by-nc-4.0" and metadata["pretty_name"] == "Tiny Charades-STA"
     assert "Built by the fvmr test suite: 12 queries over 6 videos." in card
+
+
+def test_build_dataset_can_push_what_it_built(hub, tmp_path):
+    repo_id = f"{USER}/tiny-synthetic"
+    folder = tmp_path / "synthetic"
+    result = fvmr_cli(hub, [
+        "build-dataset", "synthetic", "--output", str(folder), "--num-videos", "train=3,validation=2,test=2",
+        "--feature-dim", "8", "--push-to-hub", repo_id,
+    ], tmp_path / "build")
+    assert_succeeded(result)
+    assert f"to the dataset repository {repo_id}" in result.stdout and TOKEN not in result.stdout + result.stderr
+    output = tmp_path / "rows.json"
+    assert_succeeded(run(hub, [str(CLIENT), "load-dataset", repo_id, str(output)], tmp_path / "load"))
+    loaded = json.loads(output.read_text())
+    for config_name in ("annotations", "features"):
+        local = load_from_disk(folder / config_name)
+        assert {split: rows for split, rows in loaded[config_name].items()} == {split: local[split].to_list() for split in local}
