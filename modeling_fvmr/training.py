@@ -11,6 +11,7 @@ Run it as `fvmr train ...`, or on several processes / GPUs with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -22,6 +23,7 @@ from accelerate import Accelerator, skip_first_batches
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 from transformers import AutoProcessor, get_scheduler
+from transformers.utils import logging as transformers_logging
 
 from .configuration_fvmr import FVMRConfig
 from .data import MomentRetrievalCollator, MomentRetrievalDataset, load_moment_retrieval
@@ -35,6 +37,18 @@ from .word_vectors import load_word_vectors
 
 CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE = "trainer_state.json"
+
+
+@contextlib.contextmanager
+def transformers_progress_bars_off():
+    """Silence transformers' own bars ("Writing model shards") so they do not break the training bar."""
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
 
 
 @dataclass
@@ -272,7 +286,8 @@ class Trainer:
         state.best_metric, state.best_epoch = value, state.epoch
         if self.accelerator.is_main_process:
             best = os.path.join(self.args.output_dir, "best")
-            self.accelerator.unwrap_model(self.model).save_pretrained(best)
+            with transformers_progress_bars_off():
+                self.accelerator.unwrap_model(self.model).save_pretrained(best)
         self.accelerator.wait_for_everyone()
 
     def _export(self, state: TrainerState, eval_loader) -> dict:

@@ -52,7 +52,8 @@ def test_soft_bce_and_total_loss_by_hand(setup):
     model, _, batch = setup
     model.config.distillation_weight = 0.5
     model.eval()
-    output = model(**batch)
+    with torch.no_grad():
+        output = model(**batch)
     # N = 4 dense, video of 8 s: proposal (a, b) spans [2a, 2b + 2]. IoU with [2, 6] in the order
     # (0,0) (0,1) (0,2) (0,3) (1,1) (1,2) (1,3) (2,2) (2,3) (3,3), then y = clip((o - 0.5) / 0.5, 0, 1).
     iou = [0, 1 / 3, 2 / 3, 1 / 2, 1 / 2, 1, 2 / 3, 1 / 2, 1 / 3, 0]
