@@ -174,3 +174,19 @@ def test_two_processes_on_cpu_with_accelerate_launch(world, tmp_path):
     # gathered over 2 processes (8 queries, batches of 64: padded with duplicates that
     # gather_for_metrics drops) = the same model evaluated in one process
     assert results["metrics"] == evaluate_model_on_dataset(str(tmp_path), world, split="test")
+
+
+def test_transformers_progress_bars_are_off_inside_and_restored_after():
+    from transformers.utils import logging as transformers_logging
+
+    from modeling_fvmr.training import transformers_progress_bars_off
+
+    transformers_logging.enable_progress_bar()
+    with transformers_progress_bars_off():
+        assert not transformers_logging.is_progress_bar_enabled()
+    assert transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    with transformers_progress_bars_off():
+        pass
+    assert not transformers_logging.is_progress_bar_enabled()  # a caller's choice is kept
+    transformers_logging.enable_progress_bar()
