@@ -14,7 +14,7 @@ $(VENV)/.installed: setup.py
 	touch $@
 
 demo: install
-	$(BIN)/fvmr demo
+	$(BIN)/fvmr demo --overwrite
 
 test: install
 	$(BIN)/python -m pytest -q

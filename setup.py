@@ -27,6 +27,8 @@ setup(
         "h5py>=3.8",  # the official HDF5 feature files of the benchmarks
         "numpy>=1.24",
         "tqdm>=4.60",  # progress bars on long work
+        "av>=14.0",  # PyAV: decodes users' video files (FFmpeg ships inside its wheels), cuts clips
+        "pillow>=9.0",  # transformers' image processors fall back to their PIL backend without torchvision
     ],
     extras_require={
         # spaCy and its English model for the default semantic role parser (DESIGN §4)

@@ -139,13 +139,16 @@ def group_by_video(records: list[QueryRecord]) -> dict[str, list[QueryRecord]]:
 
 
 def check_features(records: list[QueryRecord], source: ClipFeatureFile, clip_seconds: float | None, report: SplitReport) -> list[QueryRecord]:
-    """Drop queries of videos without features; set missing durations to T x `clip_seconds`."""
+    """Drop queries of videos without features; set missing durations from the feature folder's
+    durations.json, else to T x `clip_seconds`."""
     kept = []
     for video_id, video_records in group_by_video(records).items():
         num_clips = source.num_clips(video_id)
         for record in video_records:
             if num_clips == 0:
                 report.drop("missing_features", record)
+            elif record.duration is None and source.duration(video_id) is not None:
+                kept.append(replace(record, duration=source.duration(video_id)))
             elif record.duration is None and clip_seconds:
                 kept.append(replace(record, duration=num_clips * clip_seconds))
             else:
@@ -257,6 +260,8 @@ def build_moment_retrieval(
                 {split: features_dataset(rows, source.load, max_clips, dim, cache_dir, split) for split, rows in kept.items()}
             )
             feature_facts = {"kind": source.kind, "source": source.description, "dim": dim, "max_clips": max_clips}
+            if getattr(source, "recipe", None) is not None:
+                feature_facts["recipe"] = source.recipe.to_dict()
             trees_made = describe_tree_parser(tree_parser if parser is not None else None)
             report = make_report(info, kept, reports, feature_facts, trees_made, limit, time.perf_counter() - started)
             return save_dataset(Path(output_dir), info, annotations, video_features, report)

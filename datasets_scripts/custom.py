@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from modeling_fvmr.video.extraction import read_feature_folder
+
 from .building import SPLITS, BuiltDataset, SourceInfo, build_moment_retrieval
 from .records import QueryRecord, parse_seconds
 from .video_json import load_json
@@ -116,11 +118,15 @@ def build_custom(
         options: those of `build_moment_retrieval` (tree_parser, max_clips, limit, feature_key, ...).
     """
     records = read_custom(annotations)
-    undated = next((record for rows in records.values() for record in rows if record.duration is None), None)
+    extracted = read_feature_folder(features)[0] if Path(features).is_dir() else {}  # fvmr extract-features output
+    undated = next(
+        (record for rows in records.values() for record in rows if record.duration is None and record.video_id not in extracted), None
+    )
     if undated is not None and (clip_seconds is None or str(features) == "simulated"):
         raise ValueError(
-            f"{undated.origin}: no duration for video {undated.video_id!r}: give a `duration` column, or real "
-            "features and clip_seconds (--clip-seconds) so that duration = clips x clip_seconds."
+            f"{undated.origin}: no duration for video {undated.video_id!r}: give a `duration` column, features "
+            "extracted from the videos (their durations.json), or real features and clip_seconds (--clip-seconds) "
+            "so that duration = clips x clip_seconds."
         )
     name = Path(annotations).name
     info = SourceInfo(

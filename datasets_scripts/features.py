@@ -3,7 +3,8 @@
 An HDF5 file is addressed with a key template: `"{vid}"` reads `f[vid]` (Charades-STA VGG, TACoS
 C3D), `"{vid}/c3d_features"` reads `f[vid]["c3d_features"]` (ActivityNet C3D). Every array is
 (T, D): T clips in time order, D feature values. Long videos can be average-pooled to at most M
-clips when the dataset is built (`pool_clips`).
+clips when the dataset is built (`pool_clips`). A folder written by `fvmr extract-features` also
+holds `durations.json` (seconds per video) and `extraction.json` (the recipe: backbone, rate, window).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from modeling_fvmr.video.extraction import read_feature_folder
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
@@ -61,12 +64,19 @@ class ClipFeatureFile:
         if "{vid}" not in key_template:
             raise ValueError(f"The feature key template {key_template!r} must contain {{vid}}.")
         self._file: h5py.File | None = None
+        self.durations, self.recipe = read_feature_folder(self.path) if self.layout == "npy" else ({}, None)
 
     @property
     def description(self) -> str:
+        if self.recipe is not None:
+            return f"extracted from video files: {self.recipe.describe()}"
         if self.layout == "npy":
             return f"one <video_id>.npy per video in {self.path.name}/"
         return f"HDF5 {self.path.name}, key {self.key_template!r}"
+
+    def duration(self, video_id: str) -> float | None:
+        """Seconds of a video from the folder's durations.json (None when it has none)."""
+        return self.durations.get(video_id)
 
     def __enter__(self) -> "ClipFeatureFile":
         if self.layout == "hdf5":

@@ -48,6 +48,7 @@ from .building import (
     save_dataset,
     video_features_schema,
 )
+from .features import ClipFeatureFile
 from .records import QueryRecord, SplitReport
 from .simulation import ConceptSpace, SimulatedMoment, render_clip_features, stable_hash
 from .trees import TreeParser, describe_tree_parser, parse_trees, resolve_tree_parser
@@ -465,7 +466,9 @@ def _world_info(config: SyntheticWorldConfig, videos: dict[str, list[SyntheticVi
     )
 
 
-def _build(config: SyntheticWorldConfig, tree_parser: TreeParser | str | None) -> tuple[DatasetDict, DatasetDict, dict, SourceInfo]:
+def _build(
+    config: SyntheticWorldConfig, tree_parser: TreeParser | str | None, video_features: str | Path | None = None
+) -> tuple[DatasetDict, DatasetDict, dict, SourceInfo]:
     started = time.perf_counter()
     videos = generate_synthetic_videos(config)
     records = {
@@ -484,32 +487,40 @@ def _build(config: SyntheticWorldConfig, tree_parser: TreeParser | str | None) -
         sentences = [record.sentence for rows in records.values() for record in rows]
         trees = parse_trees(sentences, parser) if parser is not None else None
         trees_made = describe_tree_parser(tree_parser if parser is not None else None)
-    concepts = ConceptSpace(config.feature_dim, config.seed)
     annotations = DatasetDict({split: annotations_dataset(rows, trees) for split, rows in records.items()})
+    if video_features is None:
+        concepts = ConceptSpace(config.feature_dim, config.seed)
+        clip_features = {video.video_id: render_video(video, concepts, config) for split_videos in videos.values() for video in split_videos}
+        feature_dim = config.feature_dim
+        feature_facts = {
+            "source": (
+                f"synthetic world, seeded concept vectors mixed per event (dim {config.feature_dim}, {config.clip_seconds:g} s "
+                f"per clip, smoothing {config.smoothing:g} clips, noise {config.noise:g}, seed {config.seed})"
+            )
+        }
+    else:  # features extracted from the world's rendered video files (synthetic_video.py)
+        extracted = ClipFeatureFile(video_features)
+        clip_features = {video.video_id: extracted.load(video.video_id) for split_videos in videos.values() for video in split_videos}
+        feature_dim = next(iter(clip_features.values())).shape[1]
+        feature_facts = {"source": f"the synthetic world's rendered video files, {extracted.description}"}
+        if extracted.recipe is not None:
+            feature_facts["recipe"] = extracted.recipe.to_dict()
     features = DatasetDict(
         {
             split: Dataset.from_dict(
                 {
                     "video_id": [video.video_id for video in split_videos],
                     "duration": [video.duration for video in split_videos],
-                    "features": [render_video(video, concepts, config) for video in split_videos],
+                    "features": [clip_features[video.video_id] for video in split_videos],
                 },
-                features=video_features_schema(config.feature_dim),
+                features=video_features_schema(feature_dim),
             )
             for split, split_videos in videos.items()
         }
     )
     reports = {split: SplitReport(len(rows), len(rows), videos=len(videos[split])) for split, rows in records.items()}
     info = _world_info(config, videos)
-    feature_facts = {
-        "kind": "synthetic",
-        "source": (
-            f"synthetic world, seeded concept vectors mixed per event (dim {config.feature_dim}, {config.clip_seconds:g} s "
-            f"per clip, smoothing {config.smoothing:g} clips, noise {config.noise:g}, seed {config.seed})"
-        ),
-        "dim": config.feature_dim,
-        "max_clips": None,
-    }
+    feature_facts = {"kind": "synthetic", **feature_facts, "dim": feature_dim, "max_clips": None}
     report = make_report(info, records, reports, feature_facts, trees_made, None, time.perf_counter() - started)
     return annotations, features, report, info
 
@@ -534,12 +545,16 @@ def build_synthetic_world(
     return annotations, features
 
 
-def write_synthetic_world(output_dir: str | Path, tree_parser: TreeParser | str | None = "gold", **world_options) -> BuiltDataset:
+def write_synthetic_world(
+    output_dir: str | Path, tree_parser: TreeParser | str | None = "gold", video_features: str | Path | None = None, **world_options
+) -> BuiltDataset:
     """Build the synthetic world and save it as a dataset folder (annotations/, features/, card, report).
 
     `world_options` are the fields of `SyntheticWorldConfig` (num_videos, queries_per_video, feature_dim, seed, ...).
+    `video_features`: a folder written by `fvmr extract-features` from the world's rendered videos
+    (`synthetic_video.render_synthetic_videos`) whose features replace the concept-vector features.
     """
-    annotations, features, report, info = _build(SyntheticWorldConfig(**world_options), tree_parser)
+    annotations, features, report, info = _build(SyntheticWorldConfig(**world_options), tree_parser, video_features)
     return save_dataset(Path(output_dir), info, annotations, features, report)
 
 

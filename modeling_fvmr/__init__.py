@@ -19,6 +19,7 @@ from .semantic_roles import Argument, Frame, SemanticRoleTree
 from .srl_allennlp import read_allennlp_srl
 from .srl_spacy import SpacySemanticRoleParser
 from .tokenization_fvmr import build_word_tokenizer
+from .video_features import VideoDecodeError, VideoFeatureRecipe, extract_video_features, load_frame_encoder
 
 __version__ = "0.1.0"
 
@@ -48,6 +49,10 @@ __all__ = [
     "SpacySemanticRoleParser",
     "read_allennlp_srl",
     "build_word_tokenizer",
+    "VideoFeatureRecipe",
+    "VideoDecodeError",
+    "extract_video_features",
+    "load_frame_encoder",
     "evaluate_scores",
     "recall_at_iou",
 ]

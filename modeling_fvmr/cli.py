@@ -11,16 +11,19 @@ import sys
 
 
 def _add_demo(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="End-to-end run on the embedded synthetic world (no download).")
-    parser.add_argument("--output-dir", default="outputs/demo", help="Where the model is saved.")
+    parser = subparsers.add_parser(
+        "demo", help="End-to-end run from video files of the embedded synthetic world (no download)."
+    )
+    parser.add_argument("--output-dir", default="outputs/demo", help="Where the videos, features, dataset, model and clips go.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--overwrite", action="store_true", help="Replace an earlier demo's output folder.")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(output_dir=args.output_dir, seed=args.seed, epochs=args.epochs)
+    run_demo(output_dir=args.output_dir, seed=args.seed, epochs=args.epochs, overwrite=args.overwrite)
     return 0
 
 
@@ -173,27 +176,60 @@ def _run_push_dataset(args: argparse.Namespace) -> int:
 def _add_index(subparsers) -> None:
     parser = subparsers.add_parser("index", help="Encode videos once into a searchable moment index.")
     parser.add_argument("model", help="Folder of a saved FVMR model and its processor.")
-    parser.add_argument("features", nargs="+", help="Built dataset folders (DIR/features) and/or .npy files (T, D) named by video id.")
-    parser.add_argument("--output", required=True, help="Folder the index is written to.")
+    parser.add_argument(
+        "sources", nargs="+", metavar="SOURCE",
+        help="Video files or folders of videos (features made with the model's recorded backbone), built dataset "
+             "folders (DIR/features), and/or .npy files (T, D) named by video id.",
+    )
+    parser.add_argument("--output-dir", "--output", dest="output_dir", required=True, help="Folder the index is written to.")
     parser.add_argument("--split", default=None, help="Split of the dataset folders (needed when they have several).")
-    parser.add_argument("--clip-seconds", type=float, default=None, help="Seconds per clip row: duration = T x this (required for .npy).")
-    parser.add_argument("--batch-size", type=int, default=32, help="Videos per encoder call.")
+    parser.add_argument("--clip-seconds", type=float, default=None, help="Seconds per clip row of .npy files: duration = T x this.")
+    parser.add_argument("--batch-size", type=int, default=32, help="Videos per encoder call (frames per backbone call for video files).")
+    parser.add_argument("--device", default=None, help="Device of the vision backbone for video files (default: CPU).")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing index folder.")
 
 
 def _run_index(args: argparse.Namespace) -> int:
+    import json
     import os
 
+    from .atomic import atomic_folder, check_output_folder
     from .modeling_fvmr import FVMRModel
     from .retrieval import MomentIndex, load_video_features
+    from .video import find_videos, is_video_path, iter_video_features
 
+    check_output_folder(args.output_dir, args.overwrite)
     model = FVMRModel.from_pretrained(args.model)
-    video_ids, durations, videos = load_video_features(args.features, split=args.split, clip_seconds=args.clip_seconds)
     index = MomentIndex(model, model_path=os.path.abspath(args.model))
-    index.add(videos, durations, video_ids, batch_size=args.batch_size)
-    index.save(args.output)
-    megabytes = index.embeddings.numel() * 4 / 2**20
-    print(f"Indexed {len(index)} videos, {len(index.embeddings)} moments ({megabytes:.1f} MB) -> {args.output}")
+    video_paths = [path for path in args.sources if is_video_path(path)]
+    feature_paths = [path for path in args.sources if path not in video_paths]
+    sources = {}
+    if feature_paths:
+        video_ids, durations, videos = load_video_features(feature_paths, split=args.split, clip_seconds=args.clip_seconds)
+        index.add(videos, durations, video_ids, batch_size=args.batch_size)
+    if video_paths:
+        from .video_features import recorded_recipe
+
+        recipe = recorded_recipe(model.config)
+        skipped: dict[str, str] = {}
+        files = {path.stem: path for path in find_videos(video_paths)}
+        for video_id, extracted in iter_video_features(list(files.values()), recipe, device=args.device, batch_size=args.batch_size, skipped=skipped):
+            index.add([extracted.features], [extracted.duration], [video_id], show_progress=False)
+            sources[video_id] = os.path.abspath(files[video_id])
+        for reason in skipped.values():
+            print(f"Skipped: {reason}", file=sys.stderr)
+        if not sources and not feature_paths:
+            raise ValueError("No video could be read, no index was written.")
+    with atomic_folder(args.output_dir, overwrite=args.overwrite) as staging:
+        index.save(staging)
+        if sources:  # where each video file is, for `fvmr search --cut` and the app
+            (staging / VIDEO_SOURCES).write_text(json.dumps(sources, indent=1) + "\n", encoding="utf-8")
+    megabytes = index.embeddings.numel() * index.embeddings.element_size() / 2**20
+    print(f"Indexed {len(index)} videos, {len(index.embeddings)} moments ({megabytes:.1f} MB) -> {args.output_dir}")
     return 0
+
+
+VIDEO_SOURCES = "videos.json"
 
 
 def _add_search(subparsers) -> None:
@@ -204,9 +240,15 @@ def _add_search(subparsers) -> None:
     parser.add_argument("--video", nargs="+", default=None, help="Search only these video ids.")
     parser.add_argument("--nms-threshold", type=float, default=None, help="NMS IoU threshold (default: the model config's).")
     parser.add_argument("--model", default=None, help="Model folder (default: the one recorded in the index).")
+    parser.add_argument("--json", action="store_true", help="Print the results as JSON (for scripts) instead of tables.")
+    parser.add_argument("--cut", metavar="DIR", help="Write each found moment as a video clip into DIR (needs the video files).")
+    parser.add_argument("--videos", metavar="DIR", help="Folder of the source videos (<video_id>.*), when the index does not record them.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace clips that already exist in --cut DIR.")
 
 
 def _run_search(args: argparse.Namespace) -> int:
+    import json
+
     from .modeling_fvmr import FVMRModel
     from .processing_fvmr import FVMRProcessor
     from .retrieval import MomentIndex
@@ -216,12 +258,96 @@ def _run_search(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.index} records no model path: give --model.")
     index = MomentIndex.load(args.index, FVMRModel.from_pretrained(model_path), FVMRProcessor.from_pretrained(model_path))
     results = index.search(args.queries, top_k=args.top_k, video_id=args.video, nms_threshold=args.nms_threshold)
+    payload = [
+        {"query": query, "moments": [{"video_id": m.video_id, "start": m.start, "end": m.end, "score": m.score} for m in moments]}
+        for query, moments in zip(args.queries, results)
+    ]
+    if args.cut:
+        _cut_moments(payload, _video_sources(args.index, args.videos), args.cut, args.overwrite)
+    if args.json:
+        print(json.dumps(payload, indent=1))
+        return 0
     width = max(len("video"), *(len(moment.video_id) for moments in results for moment in moments))
-    for query, moments in zip(args.queries, results):
-        print(f"\n{query}")
+    for entry in payload:
+        print(f"\n{entry['query']}")
         print(f"{'rank':>4}  {'video':<{width}}  {'start s':>9}  {'end s':>9}  {'score':>9}")
-        for rank, moment in enumerate(moments, 1):
-            print(f"{rank:>4}  {moment.video_id:<{width}}  {moment.start:>9.2f}  {moment.end:>9.2f}  {moment.score:>9.4f}")
+        for rank, moment in enumerate(entry["moments"], 1):
+            print(f"{rank:>4}  {moment['video_id']:<{width}}  {moment['start']:>9.2f}  {moment['end']:>9.2f}  {moment['score']:>9.4f}"
+                  + (f"  -> {moment['clip']}" if "clip" in moment else ""))
+    return 0
+
+
+def _video_sources(index_dir: str, videos_dir: str | None) -> dict[str, str]:
+    """video id -> video file: from the index's videos.json, and from `videos_dir` (<video_id>.* files)."""
+    import json
+    from pathlib import Path
+
+    from .video import find_videos
+
+    recorded = Path(index_dir) / VIDEO_SOURCES
+    sources = json.loads(recorded.read_text(encoding="utf-8")) if recorded.is_file() else {}
+    if videos_dir:
+        sources.update({path.stem: str(path) for path in find_videos([videos_dir])})
+    return sources
+
+
+def _cut_moments(payload: list[dict], sources: dict[str, str], output_dir: str, overwrite: bool) -> None:
+    """Write each moment of `payload` as a clip; adds "clip" (path) and "cut" (copy / re-encode) to it."""
+    from .video import write_clip
+
+    for entry in payload:
+        for moment in entry["moments"]:
+            if moment["video_id"] not in sources:
+                raise ValueError(
+                    f"No video file is known for {moment['video_id']!r}: index video files (fvmr index MODEL videos/) "
+                    "or give --videos DIR."
+                )
+            path, method = write_clip(sources[moment["video_id"]], moment["start"], moment["end"], output_dir,
+                                      video_id=moment["video_id"], overwrite=overwrite)
+            moment["clip"], moment["cut"] = str(path), method
+
+
+def _add_recipe_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    """--backbone / --frames-per-second / --clip-seconds: a VideoFeatureRecipe."""
+    parser.add_argument("--backbone", required=required,
+                        help="Vision backbone: Hub id (e.g. openai/clip-vit-base-patch32) or local folder, or 'pixel-grid' (built in).")
+    parser.add_argument("--frames-per-second", type=float, default=1.0, help="Frames sampled per second of video.")
+    parser.add_argument("--device", default=None, help="Device of the backbone, e.g. cuda (default: the process's).")
+    parser.add_argument("--frame-batch-size", type=int, default=32, help="Frames per backbone call.")
+
+
+def _recipe(args: argparse.Namespace):
+    from .video_features import VideoFeatureRecipe
+
+    if args.clip_seconds is None:
+        raise ValueError("--clip-seconds is required with --backbone (seconds per clip window).")
+    return VideoFeatureRecipe(args.backbone, frames_per_second=args.frames_per_second, clip_seconds=args.clip_seconds)
+
+
+def _add_extract_features(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "extract-features",
+        help="Video files -> DIR/<stem>.npy clip features (T, D) + durations.json, with a transformers vision backbone.",
+    )
+    parser.add_argument("videos", nargs="+", metavar="VIDEO_OR_DIR", help="Video files and/or folders of videos.")
+    _add_recipe_arguments(parser, required=True)
+    parser.add_argument("--clip-seconds", type=float, required=True, help="Seconds per clip window (T = ceil(duration / this)).")
+    parser.add_argument("--output-dir", "--output", dest="output_dir", required=True, help="Folder to write.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
+
+
+def _run_extract_features(args: argparse.Namespace) -> int:
+    from .video import extract_features_to_folder, find_videos
+
+    result = extract_features_to_folder(
+        find_videos(args.videos), args.output_dir, _recipe(args), device=args.device,
+        batch_size=args.frame_batch_size, overwrite=args.overwrite,
+    )
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        print(result.summary())
+        print(f"Features: {result.recipe.describe()} -> {args.output_dir}")
     return 0
 
 
@@ -247,7 +373,9 @@ def _add_build_dataset(subparsers) -> None:
     parser.add_argument("source", choices=DATASET_SOURCES)
     parser.add_argument("--annotations", help="Folder of the official annotation files, or the custom JSONL/JSON/CSV file.")
     parser.add_argument("--features", help="HDF5 file, folder of <video_id>.npy files, or 'simulated'.")
-    parser.add_argument("--output", required=True, help="Dataset folder to write.")
+    parser.add_argument("--output-dir", "--output", dest="output_dir", required=True, help="Dataset folder to write.")
+    parser.add_argument("--videos", metavar="DIR", help="Video files to extract the features from (with --backbone) instead of --features.")
+    _add_recipe_arguments(parser, required=False)
     parser.add_argument("--trees", choices=["spacy", "gold", "none"], help="Semantic role trees: default spacy (gold for synthetic).")
     parser.add_argument("--max-clips", type=int, help="Average-pool videos longer than this many clips.")
     parser.add_argument("--limit", type=int, help="Read only the first N queries of each split (a quick subset).")
@@ -262,7 +390,7 @@ def _add_build_dataset(subparsers) -> None:
 
 
 def _run_build_dataset(args: argparse.Namespace) -> int:
-    from datasets_scripts import build_dataset, format_report
+    from datasets_scripts import build_dataset
 
     options = {"feature_dim": args.feature_dim, "seed": args.seed}
     if args.clip_seconds is not None:
@@ -275,7 +403,43 @@ def _run_build_dataset(args: argparse.Namespace) -> int:
             options["feature_key"] = args.feature_key
         if args.source == "custom" and args.name:
             options["pretty_name"] = args.name
-    built = build_dataset(args.source, args.output, args.annotations, args.features, args.trees, **options)
+    if args.videos:
+        return _build_dataset_from_videos(args, options)
+    built = build_dataset(args.source, args.output_dir, args.annotations, args.features, args.trees, **options)
+    _report_build(args, built)
+    return 0
+
+
+def _build_dataset_from_videos(args: argparse.Namespace, options: dict) -> int:
+    """Extract features from --videos into a temporary sibling folder, build from it, remove it."""
+    import shutil
+    from pathlib import Path
+
+    from datasets_scripts import build_dataset
+
+    from .atomic import check_output_folder
+    from .video import extract_features_to_folder, find_videos
+
+    if args.features or args.source == "synthetic" or not args.backbone:
+        raise ValueError("--videos needs --backbone and --clip-seconds, and replaces --features (not for the synthetic world).")
+    output = check_output_folder(args.output_dir)
+    extracted = output.with_name(f".{output.name}.features")
+    shutil.rmtree(extracted, ignore_errors=True)
+    try:
+        result = extract_features_to_folder(find_videos([args.videos]), extracted, _recipe(args), device=args.device,
+                                            batch_size=args.frame_batch_size)
+        print(result.summary())
+        options.pop("clip_seconds", None)  # durations come from the videos
+        built = build_dataset(args.source, output, args.annotations, Path(extracted), args.trees, **options)
+    finally:
+        shutil.rmtree(extracted, ignore_errors=True)
+    _report_build(args, built)
+    return 0
+
+
+def _report_build(args: argparse.Namespace, built) -> None:
+    from datasets_scripts import format_report
+
     print(format_report(built.report))
     print(f"Saved to {built.path} (annotations/, features/, README.md, build_report.json).")
     if args.push_to_hub:
@@ -283,7 +447,6 @@ def _run_build_dataset(args: argparse.Namespace) -> int:
 
         commit = push_dataset_folder(built.path, args.push_to_hub)
         print(f"Pushed {built.path} to the dataset repository {commit.repo_url.repo_id} (commit {commit.oid}).")
-    return 0
 
 
 COMMANDS = {
@@ -295,6 +458,7 @@ COMMANDS = {
     "index": (_add_index, _run_index),
     "search": (_add_search, _run_search),
     "build-dataset": (_add_build_dataset, _run_build_dataset),
+    "extract-features": (_add_extract_features, _run_extract_features),
 }
 
 

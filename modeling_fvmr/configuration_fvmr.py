@@ -105,6 +105,13 @@ class FVMRConfig(PretrainedConfig):
         nms_threshold (`float`, 0.5): temporal NMS threshold (IoU) used when decoding moments.
         initializer_range (`float`, 0.02): std of the normal init of the role embeddings (word
             embeddings start at std 1, like `nn.Embedding`, unless GloVe initialises them).
+
+    Provenance of the inputs:
+        video_features (`dict`, None): how the clip features were made. From video files: the recipe
+            of `video_features.VideoFeatureRecipe` (`backbone` id or path, `frames_per_second`,
+            `clip_seconds`, `pooling`, `embedding`, `feature_dim`), so the pipeline and `fvmr index`
+            turn a video file into this model's input. From precomputed features: `{"description":
+            "..."}` (e.g. the benchmark's feature release). None when unknown.
     """
 
     model_type = "fvmr"
@@ -137,6 +144,7 @@ class FVMRConfig(PretrainedConfig):
         detach_teacher: bool = True,
         nms_threshold: float = 0.5,
         initializer_range: float = 0.02,
+        video_features: dict | None = None,
         **kwargs,
     ):
         if pooling_counts is None:
@@ -171,6 +179,7 @@ class FVMRConfig(PretrainedConfig):
         self.nms_threshold = nms_threshold
         self.initializer_range = initializer_range
         self.pad_token_id = pad_token_id
+        self.video_features = dict(video_features) if video_features is not None else None
         super().__init__(**kwargs)
 
     @classmethod

@@ -12,6 +12,7 @@ them; nothing is copied per query.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 
@@ -38,6 +39,21 @@ def load_moment_retrieval(path: str | os.PathLike) -> tuple[DatasetDict, Dataset
         if not isinstance(loaded, DatasetDict):
             raise ValueError(f"{folders[name]} must hold a DatasetDict (one entry per split).")
     return annotations, features
+
+
+def dataset_video_features(path: str | os.PathLike) -> dict | None:
+    """How a built dataset's clip features were made, as `FVMRConfig.video_features` records it: the
+    extraction recipe when they come from video files, else `{"description": ...}` from build_report.json."""
+    report_path = os.path.join(path, "build_report.json")
+    if not os.path.isfile(report_path):
+        return None
+    with open(report_path, encoding="utf-8") as handle:
+        facts = json.load(handle).get("features", {})
+    if "recipe" in facts:
+        return dict(facts["recipe"])
+    if "source" in facts:
+        return {"description": f"{facts.get('kind', 'real')} features: {facts['source']}"}
+    return None
 
 
 class MomentRetrievalDataset(torch.utils.data.Dataset):

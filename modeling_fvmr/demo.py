@@ -1,26 +1,42 @@
-"""The README's main job, on the embedded synthetic world (no download):
+"""The README's main job, from video files, on the embedded synthetic world (no download):
 
-1. build the synthetic world (videos, queries with gold semantic role trees, clip features);
-2. train FVMR with distillation (Accelerate trainer), picking the best epoch on the validation split;
-3. evaluate the exported model on the held-out test split and compare with chance;
-4. reload it with `AutoModel.from_pretrained`, index the test videos once, and answer text queries.
+1. generate the synthetic world and render its videos as MP4 files (coloured glyphs show who does
+   what to what, see `datasets_scripts/synthetic_video.py`);
+2. extract clip features from the files with the built-in `pixel-grid` frame encoder (what
+   `fvmr extract-features` does; a real backbone id works the same way);
+3. build the dataset: queries, gold semantic role trees, the extracted features;
+4. train FVMR with distillation (Accelerate trainer), the best epoch chosen on the validation split,
+   and evaluate the exported model once on the test split;
+5. reload it with `transformers.pipeline`, search a test video *file* by text, and cut the best moment
+   out of the file as a clip;
+6. index every test video file once and search the whole corpus.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoProcessor
+from transformers import pipeline
 
-from datasets_scripts.synthetic import write_synthetic_world
+from datasets_scripts.synthetic import SyntheticWorldConfig, generate_synthetic_videos, write_synthetic_world
+from datasets_scripts.synthetic_video import render_synthetic_videos
 
+from .atomic import check_output_folder
+from .modeling_fvmr import FVMRModel
+from .processing_fvmr import FVMRProcessor
 from .retrieval import MomentIndex
 from .training import Trainer
 from .training_args import TrainingArguments
+from .video import extract_features_to_folder, iter_video_features, write_clip
+from .video_features import VideoFeatureRecipe
 
-# Small enough to train in about two minutes on 2 CPU cores, large enough to learn the world.
+# Small enough to render, extract and train in about four minutes on 2 CPU cores.
+DEMO_VIDEOS = {"train": 600, "validation": 100, "test": 100}
+DEMO_RECIPE = {"backbone": "pixel-grid", "frames_per_second": 2.0, "clip_seconds": 1.0}
 DEMO_MODEL = {
     "hidden_size": 128,
     "word_embedding_dim": 64,
@@ -32,43 +48,60 @@ DEMO_MODEL = {
 DEMO_QUERIES = 3
 
 
-def _show_queries(model_dir: str, data_dir: str) -> None:
-    """Reload the exported model, index every test video once, and search a few test queries."""
-    from .data import load_moment_retrieval
+def _step(message: str, started: float) -> None:
+    print(f"\n[{time.monotonic() - started:5.0f} s] {message}")
 
-    model = AutoModel.from_pretrained(model_dir).eval()
-    processor = AutoProcessor.from_pretrained(model_dir)
-    annotations, features = load_moment_retrieval(data_dir)
-    videos = features["test"].with_format("numpy")
-    index = MomentIndex.build(
-        model, processor, videos["features"], list(videos["duration"]), list(videos["video_id"]), show_progress=False
-    )
-    print(f"\nReloaded {type(model).__name__} with AutoModel.from_pretrained and indexed {len(index)} test videos "
-          f"({len(index.embeddings)} moments).")
-    for row in annotations["test"].select(range(DEMO_QUERIES)):
-        print(f"\nquery: {row['sentence']!r}  (video {row['video_id']}, ground truth "
-              f"[{row['start']:.1f}s, {row['end']:.1f}s] of {row['duration']:.1f}s)")
-        for rank, moment in enumerate(index.search(row["sentence"], top_k=3, video_id=row["video_id"]), 1):
-            print(f"  {rank}. [{moment.start:5.1f}s, {moment.end:5.1f}s]  score {moment.score:6.2f}")
-    first = annotations["test"][0]
-    print(f"\nThe first query against all {len(index)} test videos at once (its video: {first['video_id']}):")
-    for rank, moment in enumerate(index.search(first["sentence"], top_k=3), 1):
+
+def _search_files(model_dir: Path, videos: dict[str, Path], test_queries: list, clips_dir: Path) -> None:
+    """The pipeline on video files, a clip of the best moment, and a corpus search over the test files."""
+    finder = pipeline("video-moment-retrieval", model=str(model_dir), device="cpu")
+    for video, query in test_queries[:DEMO_QUERIES]:
+        moments = finder(query.sentence, video=str(videos[video.video_id]), top_k=3)
+        print(f"\nquery: {query.sentence!r}\n  video file {videos[video.video_id]} ({video.duration:.1f} s), "
+              f"ground truth [{query.start:.1f}s, {query.end:.1f}s]")
+        for rank, moment in enumerate(moments, 1):
+            print(f"  {rank}. [{moment['start']:5.1f}s, {moment['end']:5.1f}s]  score {moment['score']:.3f}")
+    video, query = test_queries[0]
+    best = finder(query.sentence, video=str(videos[video.video_id]), top_k=1)[0]
+    clip, method = write_clip(videos[video.video_id], best["start"], best["end"], clips_dir, overwrite=True)
+    print(f"\nThe best moment of the first query, cut from its video file ({method}): {clip}")
+
+    model, processor = FVMRModel.from_pretrained(model_dir).eval(), FVMRProcessor.from_pretrained(model_dir)
+    index = MomentIndex(model, processor, model_path=str(model_dir))
+    recipe = VideoFeatureRecipe.from_dict(model.config.video_features)
+    for video_id, extracted in iter_video_features(list(videos.values()), recipe, show_progress=False):
+        index.add([extracted.features], [extracted.duration], [video_id], show_progress=False)
+    print(f"\nIndexed the {len(index)} test video files once ({len(index.embeddings)} moments). "
+          f"The first query against all of them (its video: {video.video_id}):")
+    for rank, moment in enumerate(index.search(query.sentence, top_k=3), 1):
         print(f"  {rank}. {moment.video_id} [{moment.start:5.1f}s, {moment.end:5.1f}s]  score {moment.score:6.2f}")
 
 
-def run_demo(output_dir: str = "outputs/demo", seed: int = 0, epochs: int = 25) -> dict:
-    """Build, train, evaluate, reload and query; returns the test metrics of the exported model."""
+def run_demo(output_dir: str = "outputs/demo", seed: int = 0, epochs: int = 25, overwrite: bool = False) -> dict:
+    """Render, extract, build, train, evaluate, reload and search video files; returns the test metrics."""
     started = time.monotonic()
-    data_dir, model_dir = os.path.join(output_dir, "data"), os.path.join(output_dir, "model")
-    report = write_synthetic_world(data_dir, seed=seed).report
-    chance = report["chance_r1_iou0.5"]["percent"]["test"]
-    print(f"Synthetic world in {data_dir}: {report['splits']['train']['rows_kept']} training queries, "
-          f"{report['splits']['test']['rows_kept']} test queries; chance R@1,IoU=0.5 = {chance:.1f}%.")
+    output = check_output_folder(output_dir, overwrite)
+    shutil.rmtree(output, ignore_errors=True)
+    videos_dir, features_dir, data_dir, model_dir = (output / name for name in ("videos", "features", "data", "model"))
 
+    world = SyntheticWorldConfig(num_videos=DEMO_VIDEOS, seed=seed)
+    synthetic_videos = generate_synthetic_videos(world)
+    _step(f"Rendering the synthetic world's {sum(map(len, synthetic_videos.values()))} videos as MP4 files in {videos_dir}", started)
+    paths = render_synthetic_videos(synthetic_videos, videos_dir, fps=DEMO_RECIPE["frames_per_second"], seed=seed)
+
+    recipe = VideoFeatureRecipe(**DEMO_RECIPE)
+    _step(f"Extracting clip features from the files: {recipe.describe()}", started)
+    extraction = extract_features_to_folder(paths, features_dir, recipe)
+    print(extraction.summary())
+
+    report = write_synthetic_world(data_dir, video_features=features_dir, num_videos=DEMO_VIDEOS, seed=seed).report
+    chance = report["chance_r1_iou0.5"]["percent"]["test"]
+    _step(f"Dataset in {data_dir}: {report['splits']['train']['rows_kept']} training queries, "
+          f"{report['splits']['test']['rows_kept']} test queries; chance R@1,IoU=0.5 = {chance:.1f}%. Training:", started)
     torch.manual_seed(seed)
     args = TrainingArguments(
-        dataset=data_dir,
-        output_dir=model_dir,
+        dataset=str(data_dir),
+        output_dir=str(model_dir),
         config_overrides=DEMO_MODEL,
         eval_split="validation",
         test_split="test",
@@ -80,8 +113,16 @@ def run_demo(output_dir: str = "outputs/demo", seed: int = 0, epochs: int = 25) 
         checkpoints_total_limit=1,
     )
     results = Trainer(args).train()
-    _show_queries(model_dir, data_dir)
+
+    _step("Reloading the model with transformers.pipeline and searching the test video files by text", started)
+    test_files = {path.stem: path for path in paths if path.stem.startswith("synthetic-test-")}
+    test_queries = [(video, query) for video in synthetic_videos["test"] for query in video.queries]
+    _search_files(model_dir, test_files, test_queries, output / "clips")
     student = results["student"]["R@1,IoU=0.5"]
-    print(f"\nR@1,IoU=0.5 = {student:.1f}% (chance {chance:.1f}%). Model saved in {model_dir} "
-          f"(with its card, README.md). Total time {time.monotonic() - started:.0f} s.")
+    print(f"\nR@1,IoU=0.5 = {student:.1f}% on the {report['splits']['test']['rows_kept']} test queries (chance {chance:.1f}%). "
+          f"Model in {model_dir} (with its card, README.md, and the recipe that turns a video file into its input). "
+          f"Total time {time.monotonic() - started:.0f} s.")
     return results
+
+
+__all__ = ["run_demo", "DEMO_MODEL", "DEMO_RECIPE", "DEMO_VIDEOS"]

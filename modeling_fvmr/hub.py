@@ -201,7 +201,20 @@ def _config_highlights(config: dict) -> list[tuple[str, object]]:
         ("Teacher (semantic role trees)", "yes" if config["use_teacher"] else "no"),
         ("Distillation T / λ", f"{config['distillation_temperature']} / {config['distillation_weight']}"),
         ("Soft-label IoU range", f"{config['iou_min']} – {config['iou_max']}"),
+        ("Video features", _describe_video_features(config.get("video_features"))),
     ]
+
+
+def _describe_video_features(recorded: dict | None) -> str:
+    """How the model's clip features are made, for the card: the recorded recipe or description."""
+    if not recorded:
+        return "not recorded"
+    if "backbone" not in recorded:
+        return f"precomputed: {recorded.get('description', 'not described')}"
+    return (
+        f"from video files: backbone `{recorded['backbone']}` ({recorded.get('embedding') or 'pooled embedding'}), "
+        f"{recorded['frames_per_second']:g} frames/s averaged over {recorded['clip_seconds']:g} s clips"
+    )
 
 
 def render_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, license: str = "mit") -> ModelCard:  # noqa: A002
@@ -258,6 +271,7 @@ def render_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, 
         video_feature_dim=config["video_feature_dim"],
         training_args=training_settings,
         evaluation=evaluation.get("section"),
+        video_recipe=_describe_video_features(config.get("video_features")) if "backbone" in (config.get("video_features") or {}) else None,
     )
 
 
@@ -321,7 +335,10 @@ def _remote_code_files(model_dir: Path) -> list[str]:
     folder's configs and everything they import relatively. Missing ones raise FileNotFoundError."""
     modules = set()
     for config_name in ("config.json", "processor_config.json", "tokenizer_config.json"):
-        for reference in (_read_json(model_dir / config_name) or {}).get("auto_map", {}).values():
+        config = _read_json(model_dir / config_name) or {}
+        references = list(config.get("auto_map", {}).values())
+        references += [task["impl"] for task in (config.get("custom_pipelines") or {}).values() if "impl" in task]
+        for reference in references:
             for class_reference in reference if isinstance(reference, list) else [reference]:
                 if class_reference and "--" not in class_reference:  # "repo--module.Class" lives in another repo
                     modules.add(f"{class_reference.split('.')[0]}.py")

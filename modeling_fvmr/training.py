@@ -26,10 +26,11 @@ from transformers import AutoProcessor, get_scheduler
 from transformers.utils import logging as transformers_logging
 
 from .configuration_fvmr import FVMRConfig
-from .data import MomentRetrievalCollator, MomentRetrievalDataset, load_moment_retrieval
+from .data import MomentRetrievalCollator, MomentRetrievalDataset, dataset_video_features, load_moment_retrieval
 from .evaluation import eval_results_payload, evaluate_model, format_metrics_table, read_build_report
 from .hub import write_model_card
 from .modeling_fvmr import FVMRModel
+from .pipeline_fvmr import VideoMomentRetrievalPipeline
 from .processing_fvmr import FVMRProcessor
 from .tokenization_fvmr import build_word_tokenizer
 from .training_args import TrainingArguments
@@ -68,7 +69,12 @@ def build_model_and_processor(
 ) -> tuple[FVMRModel, FVMRProcessor]:
     """A new model sized for the data: vocabulary from the training queries, clip feature size from the features."""
     tokenizer = build_word_tokenizer(train_sentences, min_frequency=args.min_word_frequency)
-    values = {"video_feature_dim": feature_dim, **args.config_overrides, "vocab_size": len(tokenizer)}
+    values = {
+        "video_feature_dim": feature_dim,
+        "video_features": dataset_video_features(args.dataset),  # how to make this model's input from a video
+        **args.config_overrides,
+        "vocab_size": len(tokenizer),
+    }
     if args.glove == "bundled":
         values.setdefault("word_embedding_dim", 50)
     config = FVMRConfig.from_preset(args.preset, **values) if args.preset else FVMRConfig(**values)
@@ -303,8 +309,8 @@ class Trainer:
             report_loader = accelerator.prepare(self._dataloader(self.test_data, args.eval_batch_size, shuffle=False))
         results = evaluate_model(model, report_loader, accelerator) if report_loader is not None else {}
         if accelerator.is_main_process:
-            model.save_pretrained(args.output_dir)
-            self.processor.save_pretrained(args.output_dir)
+            # model, processor, and the pipeline's code + custom_pipelines (pipeline(model=..., trust_remote_code=True))
+            VideoMomentRetrievalPipeline(model=model, processor=self.processor).save_pretrained(args.output_dir)
             with open(os.path.join(args.output_dir, "training_args.json"), "w") as handle:
                 json.dump({**asdict(args), "best_epoch": state.best_epoch, "global_step": state.global_step}, handle, indent=2)
             if results:

@@ -1,0 +1,56 @@
+"""Outputs that appear whole or not at all, and never silently replace an existing one.
+
+A command writes into a hidden staging sibling (`.NAME.partial`) and renames it into place at the end;
+a kill leaves the old output (or nothing) and a stale staging folder that the next run removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def check_output_folder(output: str | os.PathLike, overwrite: bool = False) -> Path:
+    """`output` as a Path; ValueError if it is a file, or a non-empty folder while `overwrite` is False."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"{output} exists and is not a folder.")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise ValueError(f"{output} already exists and is not empty: choose another output folder or pass --overwrite.")
+    return output
+
+
+def staging_folder(output: Path) -> Path:
+    """The hidden sibling an output folder is written into before it is renamed into place."""
+    return output.with_name(f".{output.name}.partial")
+
+
+def replace_folder(staging: Path, output: Path) -> None:
+    """Rename `staging` to `output`; an existing `output` is moved aside first and removed after."""
+    retired = output.with_name(f".{output.name}.old")
+    shutil.rmtree(retired, ignore_errors=True)
+    if output.exists():
+        output.rename(retired)
+    staging.rename(output)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(output: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty staging folder; when the block succeeds it becomes `output`, else it is removed."""
+    output = check_output_folder(output, overwrite)
+    staging = staging_folder(output)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replace_folder(staging, output)
+
+
+__all__ = ["atomic_folder", "check_output_folder", "replace_folder", "staging_folder"]
