@@ -1,23 +1,22 @@
 """The synthetic world as real video files, for the demo's raw-video path (no download).
 
-Each video of `generate_synthetic_videos` is drawn as 64 × 64 RGB frames and encoded as H.264 MP4:
+Each video of `generate_synthetic_videos` is drawn as 64 × 64 RGB frames and encoded as H.264 MP4.
+A frame is a board of 8 × 8 tiles on black, one tile per concept (every room, verb, object and actor of
+the world has its own tile, in a fixed order: a legend). The room's tile glows yellow all along.
+During an event, the tiles of its participants light up in the colour of their role: the verb white,
+the agent red, the theme green, the goal (recipient, or the object something is put on) blue. So who
+does what to whom is visible: a mirror-image event ("the man hands a cup to the girl" / "the girl
+hands a cup to the man") swaps the red and blue tiles. Between events the actors' tiles glow grey.
+(A black board keeps the frames of different events far apart after the model's L2 normalisation;
+a coloured background shared by every frame made them 0.85-similar and training crawled.)
 
-- the room is the background colour;
-- during an event, the verb is a glyph at the top centre, the agent a glyph at the left, the theme in
-  the centre and the goal (recipient, or the object something is put on) at the right, so who does
-  what to whom is visible: a mirror-image event ("the man hands a cup to the girl" / "the girl hands a
-  cup to the man") swaps two glyphs;
-- between events the actors stand idle at the bottom.
-
-Every concept (actor, object, verb) has its own glyph: a 16 × 16 square whose top half and bottom half
-take two colours of a 9-colour palette. Glyphs sit on the 8-pixel grid of the built-in `pixel-grid`
-frame encoder, which therefore sees them as clean colour cells; mild pixel noise and the codec keep
-the features from being exact. The file lasts exactly the video's duration (millisecond time base).
+The tiles sit on the 8-pixel grid of the built-in `pixel-grid` frame encoder, which sees each tile as
+one cell; mild pixel noise and the codec keep the features from being exact. The file lasts exactly
+the video's duration (millisecond time base).
 """
 
 from __future__ import annotations
 
-import itertools
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,64 +25,63 @@ from tqdm.auto import tqdm
 
 from .synthetic import ACTORS, KINDS, PLACES, SOLO_ACTOR, SyntheticVideo
 
-FRAME_SIZE = 64  # pixels; the pixel-grid encoder's 8 x 8 cells are 8 pixels wide
-GLYPH = 16
-PALETTE = np.array(
-    [(230, 25, 75), (60, 180, 75), (0, 90, 230), (255, 225, 25), (245, 130, 48), (145, 30, 180), (70, 240, 240), (250, 250, 250), (20, 20, 20)],
-    dtype=np.uint8,
-)
-ROOM_COLOURS = np.array([(120, 100, 80), (90, 120, 100), (100, 100, 130), (130, 130, 110), (110, 90, 110), (90, 110, 130), (125, 115, 95)], np.uint8)
-# top-left pixel of each glyph slot
-SLOTS = {"verb": (0, 24), "agent": (24, 0), "theme": (24, 24), "goal": (24, 48), "idle0": (48, 8), "idle1": (48, 40)}
+FRAME_SIZE = 64  # pixels: 8 x 8 tiles of 8 pixels, the cells of the pixel-grid encoder
+TILE = 8
+ROLE_COLOURS = {
+    "verb": (250, 250, 250),
+    "agent": (230, 30, 40),
+    "theme": (40, 200, 60),
+    "goal": (40, 80, 240),
+    "idle": (120, 120, 120),
+    "room": (200, 180, 40),
+}
 
 
-def concept_glyphs() -> dict[str, np.ndarray]:
-    """A (16, 16, 3) uint8 glyph for every actor, object and verb: two palette colours, top and bottom."""
+def concept_tiles() -> dict[str, tuple[int, int]]:
+    """The (row, column) tile of every room, verb, object and actor: rooms, verbs, then nouns, sorted."""
     nouns = {SOLO_ACTOR, *ACTORS}
     verbs = set()
     for kind in KINDS.values():
         for verb, themes in kind.verbs.items():
             verbs.add(verb.lemma)
             nouns.update(themes)
-    codes = itertools.product(range(len(PALETTE)), repeat=2)
-    glyphs = {}
-    for name, (top, bottom) in zip(sorted(verbs) + sorted(nouns), (code for code in codes if code[0] != code[1])):
-        glyph = np.empty((GLYPH, GLYPH, 3), np.uint8)
-        glyph[: GLYPH // 2], glyph[GLYPH // 2 :] = PALETTE[top], PALETTE[bottom]
-        glyphs[name] = glyph
-    return glyphs
+    names = list(PLACES) + sorted(verbs) + sorted(nouns)
+    side = FRAME_SIZE // TILE
+    if len(names) > side * side:
+        raise ValueError(f"{len(names)} concepts do not fit on a {side} x {side} board.")
+    return {name: divmod(position, side) for position, name in enumerate(names)}
 
 
-def _draw(frame: np.ndarray, glyph: np.ndarray, slot: str) -> None:
-    row, column = SLOTS[slot]
-    frame[row : row + GLYPH, column : column + GLYPH] = glyph
+def _light(frame: np.ndarray, tile: tuple[int, int], colour: tuple[int, int, int]) -> None:
+    row, column = tile[0] * TILE, tile[1] * TILE
+    frame[row + 1 : row + TILE - 1, column + 1 : column + TILE - 1] = colour  # a 1-pixel margin keeps tiles apart
 
 
-def draw_scenes(video: SyntheticVideo, glyphs: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+def draw_scenes(video: SyntheticVideo, tiles: dict[str, tuple[int, int]]) -> tuple[np.ndarray, list[np.ndarray]]:
     """The idle frame and one frame per event of a video, (64, 64, 3) uint8 each, before noise."""
-    room = np.empty((FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
-    room[:] = ROOM_COLOURS[PLACES.index(video.place)]
+    room = np.zeros((FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
+    _light(room, tiles[video.place], ROLE_COLOURS["room"])
     idle = room.copy()
-    for position, actor in enumerate(video.actors):
-        _draw(idle, glyphs[actor], f"idle{position}")
+    for actor in video.actors:
+        _light(idle, tiles[actor], ROLE_COLOURS["idle"])
     scenes = []
     for event in video.events:
         frame = room.copy()
-        _draw(frame, glyphs[event.verb], "verb")
-        for slot in ("agent", "theme", "goal"):
-            if getattr(event, slot) is not None:
-                _draw(frame, glyphs[getattr(event, slot)], slot)
+        _light(frame, tiles[event.verb], ROLE_COLOURS["verb"])
+        for role in ("agent", "theme", "goal"):
+            if getattr(event, role) is not None:
+                _light(frame, tiles[getattr(event, role)], ROLE_COLOURS[role])
         scenes.append(frame)
     return idle, scenes
 
 
 def write_synthetic_video(
-    video: SyntheticVideo, path: str | Path, glyphs: dict[str, np.ndarray], fps: float = 4.0, noise: float = 6.0, seed: int = 0
+    video: SyntheticVideo, path: str | Path, tiles: dict[str, tuple[int, int]], fps: float = 4.0, noise: float = 6.0, seed: int = 0
 ) -> Path:
     """Encode one video: a frame every 1 / fps seconds showing the event on screen at that time."""
     import av
 
-    idle, scenes = draw_scenes(video, glyphs)
+    idle, scenes = draw_scenes(video, tiles)
     rng = np.random.default_rng([seed, int(video.video_id.rsplit("-", 1)[-1])])
     times_ms = np.arange(0, int(round(video.duration * 1000)), int(round(1000 / fps)))
     ends_ms = np.append(times_ms[1:], int(round(video.duration * 1000)))
@@ -117,12 +115,12 @@ def render_synthetic_videos(
     """Write every video of every split as `output_dir/<video_id>.mp4`; returns the paths."""
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    glyphs = concept_glyphs()
+    tiles = concept_tiles()
     every = [video for split_videos in videos.values() for video in split_videos]
     return [
-        write_synthetic_video(video, output / f"{video.video_id}.mp4", glyphs, fps=fps, seed=seed)
+        write_synthetic_video(video, output / f"{video.video_id}.mp4", tiles, fps=fps, seed=seed)
         for video in tqdm(every, desc="Rendering videos", unit="video", disable=not show_progress)
     ]
 
 
-__all__ = ["concept_glyphs", "draw_scenes", "render_synthetic_videos", "write_synthetic_video"]
+__all__ = ["ROLE_COLOURS", "concept_tiles", "draw_scenes", "render_synthetic_videos", "write_synthetic_video"]

@@ -12,6 +12,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from .configuration_fvmr import BENCHMARK_PRESETS, FVMRConfig
 from .evaluation import evaluate_scores, recall_at_iou
 from .modeling_fvmr import FVMRModel, FVMROutput, FVMRVideoOutput
+from .pipeline_fvmr import TASK as PIPELINE_TASK
 from .pipeline_fvmr import VideoMomentRetrievalPipeline
 from .processing_fvmr import FVMRProcessor
 from .retrieval import MomentIndex, RetrievedMoment
@@ -30,7 +31,7 @@ FVMRConfig.register_for_auto_class()
 FVMRModel.register_for_auto_class("AutoModel")
 FVMRProcessor.register_for_auto_class("AutoProcessor")
 PIPELINE_REGISTRY.register_pipeline(
-    "video-moment-retrieval", pipeline_class=VideoMomentRetrievalPipeline, pt_model=AutoModel
+    PIPELINE_TASK, pipeline_class=VideoMomentRetrievalPipeline, pt_model=AutoModel
 )
 
 __all__ = [

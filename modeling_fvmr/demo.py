@@ -35,7 +35,7 @@ from .video import extract_features_to_folder, iter_video_features, write_clip
 from .video_features import VideoFeatureRecipe
 
 # Small enough to render, extract and train in about four minutes on 2 CPU cores.
-DEMO_VIDEOS = {"train": 600, "validation": 100, "test": 100}
+DEMO_VIDEOS = {"train": 1000, "validation": 150, "test": 150}
 DEMO_RECIPE = {"backbone": "pixel-grid", "frames_per_second": 2.0, "clip_seconds": 1.0}
 DEMO_MODEL = {
     "hidden_size": 128,

@@ -384,6 +384,26 @@ def _refuse_files_holding(token: str, files: list[Path]) -> None:
             raise ValueError(f"{path} contains your Hugging Face token: remove it before pushing.")
 
 
+def _pipeline_operations(model_dir: Path) -> list[CommitOperationAdd]:
+    """config.json with `custom_pipelines` naming the video-moment-retrieval pipeline, and the pipeline's
+    code, so `pipeline(model=repo, trust_remote_code=True)` works where fvmr is not installed.
+
+    Local folders keep config.json without it: there the installed package's registered task serves
+    `pipeline("video-moment-retrieval", model=folder)` (transformers asks for trust_remote_code=True as
+    soon as a config names a custom pipeline, also for a task it has registered)."""
+    from . import pipeline_fvmr
+
+    config = _read_json(model_dir / "config.json")
+    config["custom_pipelines"] = {
+        pipeline_fvmr.TASK: {"impl": "pipeline_fvmr.VideoMomentRetrievalPipeline", "pt": ["AutoModel"], "tf": [], "type": "multimodal"}
+    }
+    source = Path(pipeline_fvmr.__file__)
+    code = sorted({source, *map(Path, get_relative_import_files(source))})
+    return [CommitOperationAdd(path_in_repo="config.json", path_or_fileobj=(json.dumps(config, indent=2) + "\n").encode())] + [
+        CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=path) for path in code
+    ]
+
+
 def push_model_folder(
     model_dir: str | os.PathLike,
     repo_id: str,
@@ -421,7 +441,8 @@ def push_model_folder(
     elif not (model_dir / CARD_NAME).is_file():
         logger.warning("%s has no %s: the repository will have no model card.", model_dir, CARD_NAME)
     _create_repo(api, repo_id, "model", private, revision)
-    operations = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=path) for path in files]
+    operations = [CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=path) for path in files if path.name != "config.json"]
+    operations += _pipeline_operations(model_dir)
     commit = api.create_commit(repo_id, operations, commit_message=commit_message, revision=revision)
     logger.info("Pushed %d files of %s to %s (commit %s).", len(operations), model_dir, repo_id, commit.oid)
     return commit

@@ -13,9 +13,9 @@ A video file is decoded and embedded with the recipe recorded in the model's con
 (`config.video_features`: backbone, frames per second, clip seconds; see `video_features.py`), so its
 features match those the model was trained on. A list of queries is encoded in one batch against one
 `encode_video` pass and returns one list of moments per query. `score` is a probability, σ(p), of the
-student's logit p. The model folder needs the processor saved beside the model;
-`VideoMomentRetrievalPipeline(model=..., processor=...).save_pretrained(folder)` writes both, this code
-and `custom_pipelines` in config.json.
+student's logit p. The model folder needs the processor saved beside the model. `fvmr push` adds this
+code and `custom_pipelines` to the Hub repository, so `pipeline(model=repo, trust_remote_code=True)`
+works without fvmr (transformers then asks for trust_remote_code=True even where fvmr is installed).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from transformers import Pipeline
 from .processing_fvmr import pad_video_features
 from .temporal_map import decode_moments
 from .video_features import VideoFeatureRecipe, extract_video_features, load_frame_encoder, recorded_recipe
+
+TASK = "video-moment-retrieval"
 
 
 class VideoMomentRetrievalPipeline(Pipeline):
@@ -147,7 +149,7 @@ class VideoMomentRetrievalPipeline(Pipeline):
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
         """The model with `custom_pipelines` and this code, and the processor: `pipeline(model=folder,
-        trust_remote_code=True)` then works where fvmr is not installed."""
+        trust_remote_code=True)` then works where fvmr is not installed (and is required where it is)."""
         super().save_pretrained(save_directory, **kwargs)
         self.processor.save_pretrained(save_directory)
 
@@ -162,4 +164,4 @@ def _video_duration(num_clips: int, duration: float | None, clip_seconds: float 
     return seconds
 
 
-__all__ = ["VideoMomentRetrievalPipeline"]
+__all__ = ["TASK", "VideoMomentRetrievalPipeline"]

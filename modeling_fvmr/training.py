@@ -30,7 +30,6 @@ from .data import MomentRetrievalCollator, MomentRetrievalDataset, dataset_video
 from .evaluation import eval_results_payload, evaluate_model, format_metrics_table, read_build_report
 from .hub import write_model_card
 from .modeling_fvmr import FVMRModel
-from .pipeline_fvmr import VideoMomentRetrievalPipeline
 from .processing_fvmr import FVMRProcessor
 from .tokenization_fvmr import build_word_tokenizer
 from .training_args import TrainingArguments
@@ -309,8 +308,8 @@ class Trainer:
             report_loader = accelerator.prepare(self._dataloader(self.test_data, args.eval_batch_size, shuffle=False))
         results = evaluate_model(model, report_loader, accelerator) if report_loader is not None else {}
         if accelerator.is_main_process:
-            # model, processor, and the pipeline's code + custom_pipelines (pipeline(model=..., trust_remote_code=True))
-            VideoMomentRetrievalPipeline(model=model, processor=self.processor).save_pretrained(args.output_dir)
+            model.save_pretrained(args.output_dir)
+            self.processor.save_pretrained(args.output_dir)
             with open(os.path.join(args.output_dir, "training_args.json"), "w") as handle:
                 json.dump({**asdict(args), "best_epoch": state.best_epoch, "global_step": state.global_step}, handle, indent=2)
             if results:

@@ -42,7 +42,8 @@ class VideoFeatureRecipe:
         backbone: Hub id or local path of a transformers vision model, or `"pixel-grid"` (built in).
         frames_per_second: frames sampled per second of video (by timestamp).
         clip_seconds: seconds per clip window; a video has ceil(duration / clip_seconds) clips.
-        pooling: how the frames of a window are combined ("mean", the only one).
+        pooling: how a window becomes one feature: "mean" of its frame embeddings (image backbones), or
+            "video-model" (a video backbone embeds the window's frames together).
         embedding: which output of the backbone is used (filled in by the encoder).
         feature_dim: D of the features (filled in by the encoder).
     """
@@ -61,8 +62,8 @@ class VideoFeatureRecipe:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number of {'frames per second' if name[0] == 'f' else 'seconds'}, got {value!r}.")
-        if self.pooling != "mean":
-            raise ValueError(f"pooling must be 'mean', got {self.pooling!r}.")
+        if self.pooling not in ("mean", "video-model"):
+            raise ValueError(f"pooling must be 'mean' or 'video-model', got {self.pooling!r}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,11 +117,14 @@ class VideoFeatures:
     info: VideoInfo = field(repr=False, default=None)
 
 
-def sample_times(duration: float, frames_per_second: float, clip_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+def sample_times(
+    duration: float, frames_per_second: float, clip_seconds: float, frames_per_window: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Sample times (seconds, float64, increasing) and the clip index of each, for a video of `duration` s.
 
-    Window c = [c·S, min((c + 1)·S, duration)) is sampled at c·S + j / fps for every j whose time lies
-    inside it, and at least at its start; T = ceil(duration / S) windows.
+    Window c = [c·S, min((c + 1)·S, duration)) of length L_c is sampled at c·S + j / fps for every j
+    whose time lies inside it, and at least at its start; T = ceil(duration / S) windows. With
+    `frames_per_window` n (a video model's input), it is sampled at c·S + (j + 0.5)·L_c / n, j < n.
     """
     if not (math.isfinite(duration) and duration > 0):
         raise ValueError(f"duration must be positive seconds, got {duration}.")
@@ -129,9 +133,11 @@ def sample_times(duration: float, frames_per_second: float, clip_seconds: float)
     for clip in range(num_clips):
         start = clip * clip_seconds
         length = min(clip_seconds, duration - start)
-        count = max(1, math.ceil(length * frames_per_second - 1e-9))
-        times.extend(start + np.arange(count) / frames_per_second)
-        clips.extend([clip] * count)
+        if frames_per_window:
+            times.extend(start + (np.arange(frames_per_window) + 0.5) * length / frames_per_window)
+        else:
+            times.extend(start + np.arange(max(1, math.ceil(length * frames_per_second - 1e-9))) / frames_per_second)
+        clips.extend([clip] * (len(times) - len(clips)))
     return np.asarray(times, dtype=np.float64), np.asarray(clips, dtype=np.int64)
 
 
@@ -183,7 +189,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             duration = _demuxed_duration(container, stream)
         if not duration or duration <= 0:
             raise VideoDecodeError(f"{os.fspath(path)}: the video has zero length.")
-        rotation = _rotation_from_metadata(stream)
+        rotation = _display_rotation(container, stream)
         rate = float(stream.average_rate) if stream.average_rate else None
         return VideoInfo(os.fspath(path), duration, stream.codec_context.width, stream.codec_context.height, rotation, rate)
     finally:
@@ -199,17 +205,29 @@ def _demuxed_duration(container, stream) -> float:
     return end
 
 
-def _rotation_from_metadata(stream) -> int:
+def _display_rotation(container, stream) -> int:
+    """Counter-clockwise degrees of the display matrix (read from the first frame; 0 without one)."""
+    import av
+
     try:
-        return int(float(stream.metadata.get("rotate", 0)))
-    except ValueError:
+        frame = next(iter(container.decode(stream)), None)
+    except av.error.FFmpegError:
         return 0
+    return 90 * _quarter_turns(frame.rotation if frame is not None else None)
+
+
+def _quarter_turns(rotation) -> int:
+    """Counter-clockwise quarter turns of a display rotation in degrees (PyAV's `frame.rotation`); 0 when
+    the file has no usable matrix (PyAV then reports INT_MIN)."""
+    if rotation is None or not -360 <= rotation <= 360:
+        return 0
+    return int(round(rotation / 90)) % 4
 
 
 def _upright(frame) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a decoded frame, turned as the file's display matrix says."""
     image = frame.to_ndarray(format="rgb24")
-    turns = int(round((frame.rotation or 0) / 90)) % 4  # PyAV: counter-clockwise degrees of the matrix
+    turns = _quarter_turns(frame.rotation)
     return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
 
 
@@ -369,11 +387,34 @@ def _pooled_embedding(output, encoder: TransformersFrameEncoder) -> torch.Tensor
     return output.last_hidden_state.mean(1)
 
 
+class TransformersWindowEncoder(TransformersFrameEncoder):
+    """A transformers video backbone (VideoMAE, TimeSformer, ViViT, ...: a config with `num_frames`)
+    embedding each clip window whole: its `num_frames` frames, evenly spaced in the window, go through
+    the model together; the window's feature is `pooler_output`, else the mean of `last_hidden_state`."""
+
+    @property
+    def frames_per_window(self) -> int:
+        return int(self.model.config.num_frames)
+
+    @torch.inference_mode()
+    def __call__(self, windows: Sequence[Sequence[np.ndarray]]) -> torch.Tensor:
+        """(n, D) float32 embeddings of n windows, each a list of `frames_per_window` RGB uint8 frames."""
+        pixel_values = self.image_processor([list(frames) for frames in windows], return_tensors="pt")["pixel_values"]
+        output = self.model(pixel_values=pixel_values.to(self.device, self.dtype))
+        embeddings = _pooled_embedding(output, self)
+        self.feature_dim = embeddings.shape[-1]
+        return embeddings.float().cpu()
+
+
 def load_frame_encoder(backbone: str, device: str | torch.device | None = None, dtype: torch.dtype | None = None):
-    """`PixelGridEncoder` for `"pixel-grid"`, else a `TransformersFrameEncoder` of the Hub id or path."""
+    """`PixelGridEncoder` for `"pixel-grid"`, a `TransformersWindowEncoder` for a video model (its config
+    has `num_frames`), else a `TransformersFrameEncoder` of the Hub id or path."""
     if backbone == PIXEL_GRID:
         return PixelGridEncoder()
-    return TransformersFrameEncoder(backbone, device=device, dtype=dtype)
+    encoder = TransformersFrameEncoder(backbone, device=device, dtype=dtype)
+    if hasattr(encoder.model.config, "num_frames"):
+        encoder.__class__ = TransformersWindowEncoder  # same loading, window-wise embedding
+    return encoder
 
 
 def extract_video_features(
@@ -385,14 +426,26 @@ def extract_video_features(
     memory does not grow with the video's length. Raises VideoDecodeError naming the file.
     """
     info = probe_video(path)
-    times, clips = sample_times(info.duration, recipe.frames_per_second, recipe.clip_seconds)
+    per_window = getattr(encoder, "frames_per_window", None)
+    times, clips = sample_times(info.duration, recipe.frames_per_second, recipe.clip_seconds, per_window)
     num_clips = int(clips[-1]) + 1
-    sums, counts = None, np.bincount(clips, minlength=num_clips)  # numpy: tiny torch ops stall on shared cores
+    sums, counts = None, np.zeros(num_clips)  # numpy: tiny torch ops stall on shared cores
+    pending: dict[int, list[np.ndarray]] = {}  # frames of windows not yet complete (video models)
     for indices, frames in iter_sampled_frames(path, times, batch_size, duration=info.duration):
-        embeddings = encoder(frames).numpy().astype(np.float64)
+        if per_window:  # a unit is a whole window, embedded once its frames are all decoded
+            for index, frame in zip(indices, frames):
+                pending.setdefault(int(clips[index]), []).append(frame)
+            units = [clip for clip, window in pending.items() if len(window) == per_window]
+            if not units:
+                continue
+            embeddings, unit_clips = encoder([pending.pop(clip) for clip in units]), np.asarray(units)
+        else:  # a unit is a frame; frames of a window are averaged
+            embeddings, unit_clips = encoder(frames), clips[indices]
+        embeddings = embeddings.numpy().astype(np.float64)
         if sums is None:
             sums = np.zeros((num_clips, embeddings.shape[1]))
-        np.add.at(sums, clips[indices], embeddings)
+        np.add.at(sums, unit_clips, embeddings)
+        np.add.at(counts, unit_clips, 1.0)
     features = (sums / counts[:, None]).astype(np.float32)
     if not np.isfinite(features).all():
         raise VideoDecodeError(f"{info.path}: the backbone produced non-finite features.")
@@ -403,6 +456,7 @@ __all__ = [
     "PIXEL_GRID",
     "PixelGridEncoder",
     "TransformersFrameEncoder",
+    "TransformersWindowEncoder",
     "VideoDecodeError",
     "VideoFeatureRecipe",
     "VideoFeatures",

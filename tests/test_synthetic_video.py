@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from datasets_scripts.synthetic import SyntheticWorldConfig, generate_synthetic_videos, write_synthetic_world
-from datasets_scripts.synthetic_video import GLYPH, PALETTE, SLOTS, concept_glyphs, render_synthetic_videos
+from datasets_scripts.synthetic_video import ROLE_COLOURS, concept_tiles, draw_scenes, render_synthetic_videos
 from modeling_fvmr.data import dataset_video_features
 from modeling_fvmr.video import extract_features_to_folder
 from modeling_fvmr.video_features import PixelGridEncoder, VideoFeatureRecipe, probe_video
@@ -26,55 +26,64 @@ def rendered(tmp_path_factory):
     return folder, videos, paths
 
 
-def cell_colour(features: np.ndarray, clip: int, row: int, column: int) -> np.ndarray:
-    """The palette colour nearest to pixel-grid cell (row, column) of one clip's 192-d feature (the
-    codec's 4:2:0 chroma blurs cell edges by ~15 levels; palette colours are far further apart)."""
-    rgb = features[clip].reshape(3, 8, 8)[:, row, column] * 255
-    return PALETTE[np.argmin(np.abs(PALETTE.astype(float) - rgb).sum(1))]
+def cell_colour(features: np.ndarray, clip: int, tile: tuple[int, int]) -> np.ndarray:
+    """RGB (0-255) of one tile, from a clip's 192-d pixel-grid feature (channel-major 3 x 8 x 8).
+
+    A tile's cell also holds its dark 1-pixel margin: 36 of its 64 pixels are lit."""
+    return features[clip].reshape(3, 8, 8)[:, tile[0], tile[1]] * 255
 
 
-def test_every_concept_has_its_own_two_colour_glyph():
-    glyphs = concept_glyphs()
-    codes = {(tuple(glyph[0, 0]), tuple(glyph[-1, 0])) for glyph in glyphs.values()}
-    assert len(codes) == len(glyphs) >= 50
-    for glyph in glyphs.values():
-        assert glyph.shape == (GLYPH, GLYPH, 3)
-        assert any((glyph[0, 0] == colour).all() for colour in PALETTE)
+def nearest_role(rgb: np.ndarray) -> str:
+    """The role colour (or "off" for an unlit tile) nearest to a tile's mean colour; the codec's 4:2:0
+    chroma moves small tiles by up to ~25 levels, role colours are 100+ apart."""
+    colours = {"off": (0, 0, 0), **ROLE_COLOURS}
+    return min(colours, key=lambda role: np.abs(np.asarray(colours[role], float) * 36 / 64 - rgb).sum())
 
 
-def test_the_file_lasts_the_video_and_shows_each_event_where_its_roles_are(rendered):
+def role_of(event, concept: str) -> str:
+    return next(role for role in ("verb", "agent", "theme", "goal") if (event.verb if role == "verb" else getattr(event, role)) == concept)
+
+
+def test_every_concept_has_its_own_tile():
+    tiles = concept_tiles()
+    assert len(set(tiles.values())) == len(tiles) >= 57  # 7 rooms, 20+ verbs, 30+ objects and actors
+    assert all(0 <= row < 8 and 0 <= column < 8 for row, column in tiles.values())
+
+
+def test_the_file_lasts_the_video_and_lights_each_participant_in_its_role_colour(rendered):
     folder, videos, paths = rendered
-    glyphs = concept_glyphs()
+    tiles = concept_tiles()
     video = videos["train"][0]
     path = next(p for p in paths if p.stem == video.video_id)
     assert probe_video(path).duration == pytest.approx(video.duration, abs=1e-3)
     features = np.load(folder / "features" / f"{video.video_id}.npy")
     assert features.shape == (int(np.ceil(video.duration)), PixelGridEncoder().feature_dim)
     assert json.loads((folder / "features" / "durations.json").read_text())[video.video_id] == pytest.approx(video.duration, abs=1e-3)
+    checked = 0
     for event, (start, end) in zip(video.events, video.spans):
         clip = int(np.ceil(start))  # the first clip whose two samples (c, c + 0.5 s) both fall inside the event
         if clip + 1 > end:
             continue
-        for slot in ("verb", "agent", "theme", "goal"):
-            concept = event.verb if slot == "verb" else getattr(event, slot)
-            if concept is None:
-                continue
-            row, column = SLOTS[slot][0] // 8, SLOTS[slot][1] // 8
-            np.testing.assert_array_equal(cell_colour(features, clip, row, column), glyphs[concept][0, 0])  # top half
-            np.testing.assert_array_equal(cell_colour(features, clip, row + 1, column), glyphs[concept][-1, 0])  # bottom half
+        for concept in filter(None, (event.verb, event.agent, event.theme, event.goal)):
+            assert nearest_role(cell_colour(features, clip, tiles[concept])) == role_of(event, concept)
+            checked += 1
+    assert checked >= 3
+    for clip in range(len(features)):  # the room's tile glows all along; a tile of no participant stays off
+        assert nearest_role(cell_colour(features, clip, tiles[video.place])) == "room"
+        assert nearest_role(cell_colour(features, clip, (7, 7))) == "off"
 
 
-def test_mirror_events_swap_glyph_positions(rendered):
+def test_mirror_events_swap_role_colours(rendered):
     _, videos, _ = rendered
-    from datasets_scripts.synthetic_video import draw_scenes
-
-    glyphs = concept_glyphs()
+    tiles = concept_tiles()
     for video in (v for split in videos.values() for v in split):
-        for event, scene in zip(video.events, draw_scenes(video, glyphs)[1]):
+        for event, scene in zip(video.events, draw_scenes(video, tiles)[1]):
             if event.kind == "give":
-                left, right = SLOTS["agent"], SLOTS["goal"]
-                assert (scene[left[0], left[1]] == glyphs[event.agent][0, 0]).all()
-                assert (scene[right[0], right[1]] == glyphs[event.goal][0, 0]).all()
+                mirrored = draw_scenes(type(video)(**{**vars(video), "events": [event.mirror()]}), tiles)[1][0]
+                for person, role, other in ((event.agent, "agent", "goal"), (event.goal, "goal", "agent")):
+                    row, column = tiles[person]
+                    assert tuple(scene[row * 8 + 4, column * 8 + 4]) == ROLE_COLOURS[role]
+                    assert tuple(mirrored[row * 8 + 4, column * 8 + 4]) == ROLE_COLOURS[other]
 
 
 def test_dataset_from_the_extracted_features_records_the_recipe(rendered, tmp_path):

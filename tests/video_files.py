@@ -63,7 +63,7 @@ def rotate_90(source: str | Path, target: str | Path) -> Path:
     data = bytearray(Path(source).read_bytes())
     box = data.index(b"tkhd")
     version = data[box + 4]
-    matrix = box + 8 + (28 if version == 1 else 16) + 8 + 8  # times / track id / duration, reserved, layer..volume
+    matrix = box + 8 + (32 if version == 1 else 20) + 8 + 8  # times / track id / reserved / duration, reserved, layer..volume
     data[matrix : matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
     Path(target).write_bytes(bytes(data))
     return Path(target)

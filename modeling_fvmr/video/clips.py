@@ -12,7 +12,7 @@ from pathlib import Path
 
 import av
 
-from ..video_features import VideoDecodeError, _open
+from ..video_features import VideoDecodeError, _open, probe_video
 
 
 def clip_name(video_id: str, start: float, end: float, suffix: str = ".mp4") -> str:
@@ -33,6 +33,7 @@ def write_clip(
         raise ValueError(f"A clip needs 0 <= start < end seconds, got [{start}, {end}].")
     source = Path(source)
     video_id = video_id or source.stem
+    rotation = probe_video(source).rotation  # a re-encoded clip keeps the display matrix
     container, stream = _open(source)
     try:
         copy = _keyframe_at(container, stream, start)
@@ -43,7 +44,10 @@ def write_clip(
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.tmp{suffix}")
         try:
-            (_copy_packets if copy else _reencode)(container, stream, start, end, temporary)
+            if copy:
+                _copy_packets(container, stream, start, end, temporary)
+            else:
+                _reencode(container, stream, start, end, temporary, rotation)
         except av.error.FFmpegError as error:
             temporary.unlink(missing_ok=True)
             raise VideoDecodeError(f"{source}: cutting [{start:.2f}, {end:.2f}] s failed ({error}).") from None
@@ -90,12 +94,14 @@ def _copy_packets(container, stream, start: float, end: float, target: Path) -> 
             output.mux(packet)
 
 
-def _reencode(container, stream, start: float, end: float, target: Path) -> None:
+def _reencode(container, stream, start: float, end: float, target: Path, rotation: int = 0) -> None:
     _seek(container, stream, start)
     rate = stream.average_rate or 25
     with av.open(str(target), "w") as output:
         encoded = output.add_stream("libx264", rate=rate)
         encoded.width, encoded.height, encoded.pix_fmt = stream.codec_context.width, stream.codec_context.height, "yuv420p"
+        if rotation:
+            encoded.set_display_rotation(rotation)
         first = None
         for frame in container.decode(stream):
             if frame.pts is None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from ..atomic import check_output_folder, replace_folder, staging_folder
@@ -104,6 +105,8 @@ def iter_video_features(
     are filled in from the encoder.
     """
     encoder = encoder or load_frame_encoder(recipe.backbone, device=device)
+    if getattr(encoder, "frames_per_window", None):  # a video model sets how many frames a window gets
+        recipe.pooling, recipe.frames_per_second = "video-model", encoder.frames_per_window / recipe.clip_seconds
     bar = tqdm(videos, desc="Extracting features", unit="video", disable=not show_progress)
     started, frames = time.perf_counter(), 0
     for path in bar:
@@ -137,10 +140,11 @@ def extract_features_to_folder(
     be read (nothing is written then).
     """
     from accelerate import PartialState
-    from accelerate.utils import gather_object
+    from accelerate.utils import gather_object, parse_flag_from_env
 
-    state = PartialState()
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
     output = check_output_folder(output_dir, overwrite)
+    encoder = load_frame_encoder(recipe.backbone, device=device or str(state.device))  # before anything is written
     staging = staging_folder(output)
     if state.is_main_process:
         shutil.rmtree(staging, ignore_errors=True)
@@ -150,7 +154,6 @@ def extract_features_to_folder(
     started = time.perf_counter()
     durations, skipped, frames = {}, {}, 0
     with state.split_between_processes(list(map(str, videos))) as mine:
-        encoder = load_frame_encoder(recipe.backbone, device=device or str(state.device))
         for video_id, features in iter_video_features(
             mine, recipe, encoder, batch_size=batch_size, show_progress=show_progress and state.is_main_process, skipped=skipped
         ):
