@@ -10,7 +10,7 @@ import torch
 
 from modeling_fvmr import FVMRConfig, FVMRModel
 
-CLIENT = textwrap.dedent(
+WITHOUT_FVMR = textwrap.dedent(
     """
     import importlib.abc, json, sys
 
@@ -26,6 +26,11 @@ CLIENT = textwrap.dedent(
         raise SystemExit("modeling_fvmr is importable")
     except ModuleNotFoundError:
         pass
+    """
+)  # a client prologue: the installed fvmr made unimportable, as on a machine without it
+
+CLIENT = WITHOUT_FVMR + textwrap.dedent(
+    """
     import torch
     from transformers import AutoModel
 

@@ -21,6 +21,7 @@ from modeling_fvmr import FVMRConfig, FVMRModel, FVMRProcessor, VideoMomentRetri
 from modeling_fvmr.video_features import PIXEL_GRID, PixelGridEncoder, VideoFeatureRecipe, extract_video_features
 
 from hub_server import HubServer
+from test_remote_code import WITHOUT_FVMR
 from video_files import colour_switch, time_coded
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -158,22 +159,8 @@ def test_video_and_features_are_exclusive(finder, video_dir):
 # ------------------------------------------------------------------------------------------ without the package
 
 
-CLIENT = textwrap.dedent(
+CLIENT = WITHOUT_FVMR + textwrap.dedent(
     """
-    import importlib.abc, json, sys
-
-    class RefuseFvmr(importlib.abc.MetaPathFinder):
-        # the fvmr distribution is installed in this venv: make it unimportable, as on a machine without it
-        def find_spec(self, name, path, target=None):
-            if name.split(".")[0] in {"modeling_fvmr", "datasets_scripts", "hub_cards"}:
-                raise ModuleNotFoundError(name)
-
-    sys.meta_path.insert(0, RefuseFvmr())
-    try:
-        import modeling_fvmr
-        raise SystemExit("modeling_fvmr is importable")
-    except ModuleNotFoundError:
-        pass
     from transformers import pipeline
 
     model, queries, video = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
