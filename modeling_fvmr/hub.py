@@ -478,6 +478,8 @@ def push_model_folder(
         The `CommitInfo` of the commit (`.oid` is its sha, to pin with `revision=`).
     """
     check_repo_id(repo_id)
+    if card_options and not write_card:
+        raise ValueError(f"Card options {sorted(card_options)} need the generated card: drop --no-card.")
     model_dir = Path(model_dir)
     files = model_folder_files(model_dir)
     token = resolve_token(token)
@@ -487,8 +489,6 @@ def push_model_folder(
     if write_card:
         card_path = write_model_card(model_dir, repo_id=repo_id, **card_options)
         files = sorted(set(files) | {card_path})
-    elif card_options:
-        raise ValueError(f"Card options {sorted(card_options)} need the generated card: drop --no-card.")
     elif not (model_dir / CARD_NAME).is_file():
         logger.warning("%s has no %s: the repository will have no model card.", model_dir, CARD_NAME)
     _create_repo(api, repo_id, "model", private, revision)
@@ -525,8 +525,13 @@ def push_dataset_folder(
     repo_id = _full_repo_id(repo_id, user)
     _create_repo(api, repo_id, "dataset", private, revision)
     if card_path.is_file():
+        # the card's `configs` describe the folder's Arrow files; on the Hub, each `push_to_hub` below
+        # writes its configuration's Parquet files (datasets keeps a stale entry for a configuration
+        # that is already the default, so the upload starts without them)
+        card = DatasetCard.load(card_path)
+        card.data.pop("configs", None)
         api.upload_file(
-            path_or_fileobj=card_path,
+            path_or_fileobj=str(card).encode("utf-8"),
             path_in_repo=CARD_NAME,
             repo_id=repo_id,
             repo_type="dataset",
