@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .training_args import TrainingArguments
 
 
 def _add_demo(subparsers) -> None:
@@ -59,7 +63,7 @@ def _add_train(subparsers) -> None:
                        metavar="KEY=VALUE", help="Any FVMRConfig field, e.g. --set hidden_size=128 (repeatable).")
 
 
-def training_arguments_from_cli(args: argparse.Namespace):
+def training_arguments_from_cli(args: argparse.Namespace) -> TrainingArguments:
     """The `TrainingArguments` of a parsed `fvmr train` command line (shortcuts merged into config_overrides)."""
     import dataclasses
 

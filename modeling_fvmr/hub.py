@@ -7,7 +7,8 @@ tokenizer.json and the processor / tokenizer configs. After `fvmr train` it also
 
     eval_results.json    {"dataset": {"name", "id", "config", "split", "features"}, "num_queries",
                           "metrics": {"student": {"R@1,IoU=0.5": 41.2, ..., "mIoU": 38.0}, "teacher": {...}}}
-    training_args.json   a flat dict of the run's settings
+    training_args.json   the run's settings, plus what happened: the splits that chose the epoch and gave
+                         the numbers, `num_processes`, and the data lineage (`datasets`, `base_model`)
 
 The model card is rendered from these files only (`hub_cards/model_card.md`): its `model-index`
 holds exactly the student metrics of eval_results.json, and a model without one reports no results.

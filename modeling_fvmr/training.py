@@ -55,6 +55,8 @@ def check_trackers(log_with: str | None) -> list[str]:
     names = [name.strip() for name in (log_with or "").split(",") if name.strip()]
     available = {str(tracker.value) if hasattr(tracker, "value") else str(tracker) for tracker in get_available_trackers()}
     for name in names:
+        if name == "all":  # Accelerate's "every installed tracker"
+            continue
         if name not in LOGGER_TYPE_TO_CLASS:
             raise ValueError(f"Unknown tracker {name!r} in --log-with: Accelerate knows {sorted(LOGGER_TYPE_TO_CLASS)}.")
         if name not in available:
@@ -426,7 +428,8 @@ class Trainer:
         model = accelerator.unwrap_model(self.model)
         best = os.path.join(args.output_dir, "best")
         if state.best_epoch is not None and os.path.isdir(best):
-            model = FVMRModel.from_pretrained(best).to(accelerator.device)
+            with transformers_progress_bars_off():
+                model = FVMRModel.from_pretrained(best).to(accelerator.device)
         report_split, report_data = (self.test_split, self.test_data) if self.test_data is not None else (self.eval_split, self.eval_data)
         results = {}
         if report_data is not None:
