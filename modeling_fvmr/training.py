@@ -96,6 +96,7 @@ class TrainerState:
     best_metric: float | None = None
     best_epoch: int | None = None
     history: list = field(default_factory=list)
+    evaluated_splits: list = field(default_factory=list)  # every evaluation, in order (resumes included)
 
 
 def build_model_and_processor(
@@ -185,7 +186,7 @@ class Trainer:
         self.new_words: list[str] = []
         self.model, self.processor = self._model_and_processor()
         self._check_compatible(self.model.config)
-        self.evaluated_splits: list[str] = []  # every evaluation of the run, in order
+        self.evaluated_splits: list[str] = []  # every evaluation of the run, in order (see TrainerState)
 
     def _optional_split(self, annotations, split: str | None, default: str, consequence: str) -> str | None:
         """`split`, or None (with a note) when it is the default and the dataset lacks it."""
@@ -324,6 +325,7 @@ class Trainer:
         accelerator.init_trackers("fvmr", config=self._tracker_config())
 
         state = self.load_checkpoint() if args.resume_from_checkpoint else TrainerState()
+        self.evaluated_splits = state.evaluated_splits  # `evaluate` appends to the state's record
         progress = tqdm(total=total_steps, initial=state.global_step, desc="training", disable=not (args.show_progress and accelerator.is_local_main_process))
         running = dict.fromkeys(("loss", *LOSS_TERMS, "batches"), 0.0)
         shard = torch.zeros(2, dtype=torch.float64, device=accelerator.device)  # queries, Σ (start + end) seconds

@@ -99,9 +99,11 @@ def test_exported_folder_reloads_with_the_same_metrics_and_a_card(world, tmp_pat
 
 
 def test_sigkill_between_checkpoints_then_resume_gives_the_same_weights(world, tmp_path):
-    common = ("--epochs", "30", "--checkpointing-steps", "5", "--eval-split", "none", "--seed", "7")
+    # no progress bar: unread, its output would fill the pipe and block a slow (loaded) run
+    common = ("--epochs", "30", "--checkpointing-steps", "5", "--eval-split", "none", "--seed", "7", "--no_show_progress")
     reference = run_cli(*cli_args(world, tmp_path / "reference", *common))
-    assert reference.wait(timeout=600) == 0, reference.stdout.read()[-3000:]
+    output = reference.communicate(timeout=600)[0]
+    assert reference.returncode == 0, output[-3000:]
 
     interrupted_dir = tmp_path / "interrupted"
     interrupted = run_cli(*cli_args(world, interrupted_dir, *common))
@@ -124,6 +126,7 @@ def test_sigkill_between_checkpoints_then_resume_gives_the_same_weights(world, t
     output = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, output[-3000:]
     assert f"Resumed from {checkpoints[-1]}" in output
+    assert json.loads((interrupted_dir / "training_args.json").read_text())["evaluated_splits"] == ["test"]
     expected, got = load_file(tmp_path / "reference" / "model.safetensors"), load_file(interrupted_dir / "model.safetensors")
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[key], got[key]) for key in expected)
