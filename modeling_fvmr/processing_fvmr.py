@@ -86,7 +86,10 @@ class FVMRProcessor(ProcessorMixin):
         video_features: Sequence | None = None,
         durations: Sequence[float] | None = None,
         timestamps: Sequence[Sequence[float]] | None = None,
-        **kwargs,
+        padding: bool | str = True,
+        truncation: bool | None = None,
+        max_length: int | None = None,
+        return_tensors: str = "pt",
     ) -> BatchFeature:
         """
         Args:
@@ -95,6 +98,10 @@ class FVMRProcessor(ProcessorMixin):
             video_features: one (T_i, D) array per query.
             durations: video lengths in seconds, one per query.
             timestamps: ground-truth [start, end] in seconds, one per query (become `labels`).
+            padding, truncation, max_length: as for the tokenizer (pad to the longest query by default;
+                `truncation=True` cuts queries to `max_length` or the tokenizer's `model_max_length` words,
+                and tree arguments / frames past the cut are dropped and counted in `truncation_counts`).
+            return_tensors: "pt" (torch) or "np" (numpy).
 
         Returns:
             `BatchFeature` with input_ids, attention_mask (B, L); with trees verb_spans (B, V, 2),
@@ -108,7 +115,11 @@ class FVMRProcessor(ProcessorMixin):
         for index, query in enumerate(texts):
             if not isinstance(query, str) or not query.strip():
                 raise ValueError(f"Query {index} is empty.")
-        encoding = self.tokenizer(texts, padding=True, return_offsets_mapping=True, return_tensors="pt")
+        if return_tensors not in ("pt", "np"):
+            raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
+        encoding = self.tokenizer(
+            texts, padding=padding, truncation=truncation, max_length=max_length, return_offsets_mapping=True, return_tensors="pt"
+        )
         offsets = encoding.pop("offset_mapping")
         batch = {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
         if (batch["attention_mask"].sum(1) == 0).any():
@@ -125,7 +136,9 @@ class FVMRProcessor(ProcessorMixin):
         if timestamps is not None:
             batch["labels"] = torch.as_tensor(np.asarray(timestamps, dtype=np.float32)).view(-1, 2)
             self._check_length("timestamps", len(batch["labels"]), len(texts))
-        return BatchFeature(batch)
+        if return_tensors == "np":
+            batch = {name: value.numpy() for name, value in batch.items()}
+        return BatchFeature(batch, tensor_type=return_tensors)
 
     @staticmethod
     def _check_length(name: str, got: int, expected: int) -> None:
@@ -165,17 +178,26 @@ class FVMRProcessor(ProcessorMixin):
             for slot, frame in enumerate(frames):
                 verb_mask[row, slot] = True
                 if not frame.is_pseudo:
-                    verb_spans[row, slot] = torch.tensor(_token_span(tree, frame.start, frame.end, token_offsets))
+                    span = _token_span(tree, frame.start, frame.end, token_offsets)
+                    if span is None:  # the verb is past a truncated query's last word
+                        verb_mask[row, slot] = False
+                        self.truncation_counts["frames_dropped"] += 1
+                        continue
+                    verb_spans[row, slot] = torch.tensor(span)
                 arguments = frame.arguments
                 if len(arguments) > self.max_arguments:
                     self.truncation_counts["arguments_dropped"] += len(arguments) - self.max_arguments
                     arguments = arguments[: self.max_arguments]
-                for position, argument in enumerate(arguments):
-                    argument_spans[row, slot, position] = torch.tensor(
-                        _token_span(tree, argument.start, argument.end, token_offsets)
-                    )
+                position = 0
+                for argument in arguments:
+                    span = _token_span(tree, argument.start, argument.end, token_offsets)
+                    if span is None:
+                        self.truncation_counts["arguments_dropped"] += 1
+                        continue
+                    argument_spans[row, slot, position] = torch.tensor(span)
                     argument_roles[row, slot, position] = self.role_id(argument.role)
                     argument_mask[row, slot, position] = True
+                    position += 1
         self.truncation_counts["queries"] += batch_size
         truncated_now = self.truncation_counts["frames_dropped"] + self.truncation_counts["arguments_dropped"]
         if truncated_now > truncated_before and truncated_before == 0:
@@ -194,12 +216,15 @@ class FVMRProcessor(ProcessorMixin):
         }
 
 
-def _token_span(tree: SemanticRoleTree, start: int, end: int, token_offsets: list[list[int]]) -> tuple[int, int]:
-    """Tree token span [start, end) -> tokenizer span [first, last + 1) of the tokens overlapping it."""
+def _token_span(tree: SemanticRoleTree, start: int, end: int, token_offsets: list[list[int]]) -> tuple[int, int] | None:
+    """Tree token span [start, end) -> tokenizer span [first, last + 1) of the tokens overlapping it; None
+    when the span lies wholly past the last token (a query truncated to max_length)."""
     if start >= end:
         raise ValueError(f"Empty argument span [{start}, {end}) in the tree of {tree.sentence!r}.")
     char_start, char_end = tree.char_span(start, end)
     covered = [index for index, (begin, finish) in enumerate(token_offsets) if begin < char_end and finish > char_start]
+    if not covered and token_offsets and char_start >= token_offsets[-1][1] and token_offsets[-1][1] < len(tree.sentence.rstrip()):
+        return None
     if not covered:
         raise ValueError(f"Span {tree.sentence[char_start:char_end]!r} of {tree.sentence!r} covers no model token.")
     return covered[0], covered[-1] + 1

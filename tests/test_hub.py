@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Array2D, Dataset, DatasetDict, Features, List, Value, load_from_disk
-from huggingface_hub import ModelCard, metadata_load
+from huggingface_hub import DatasetCard, ModelCard, metadata_load
 from safetensors.torch import load_file
 
 from modeling_fvmr import FVMRConfig, FVMRModel, FVMROutput, FVMRProcessor, build_word_tokenizer
@@ -268,6 +268,21 @@ def test_pushed_card_carries_the_metrics_and_no_token(hub, pushed_model):
     assert TOKEN not in pushed_model["output"]
 
 
+def test_push_sets_the_cards_datasets_base_model_and_language(hub, model_dir, tmp_path):
+    folder = copy_folder(model_dir, tmp_path / "tagged-fvmr")
+    repo_id = f"{USER}/tagged-fvmr"
+    result = fvmr_cli(hub, [
+        "push", str(folder), repo_id, "--datasets", f"{USER}/charades-sta", f"{USER}/my-corpus",
+        "--base-model", f"{USER}/tiny-fvmr", "--language", "en",
+    ], tmp_path / "client")
+    assert_succeeded(result)
+    metadata = ModelCard(hub.files("model", repo_id)["README.md"].decode()).data.to_dict()
+    assert metadata["datasets"] == [f"{USER}/charades-sta", f"{USER}/my-corpus"]
+    assert (metadata["base_model"], metadata["language"]) == (f"{USER}/tiny-fvmr", ["en"])
+    with pytest.raises(ValueError, match=r"Card options \['language'\] need the generated card: drop --no-card"):
+        push_model_folder(folder, repo_id, token=TOKEN, write_card=False, language="en")
+
+
 def test_load_with_the_package_gives_identical_outputs(hub, pushed_model, model_dir, reference, tmp_path):
     output = tmp_path / "scores.safetensors"
     inputs = model_dir.parent / "inputs.json"
@@ -480,6 +495,9 @@ def test_build_dataset_can_push_what_it_built(hub, tmp_path):
     ], tmp_path / "build")
     assert_succeeded(result)
     assert f"to the dataset repository {repo_id}" in result.stdout and TOKEN not in result.stdout + result.stderr
+    card = DatasetCard.load(folder / "README.md").data
+    assert (card.task_categories, card.size_categories) == (["video-text-to-text"], "n<1K")
+    assert [config.get("default") for config in card.configs] == [True, None]  # annotations, then features
     output = tmp_path / "rows.json"
     assert_succeeded(run(hub, [str(CLIENT), "load-dataset", repo_id, str(output)], tmp_path / "load"))
     loaded = json.loads(output.read_text())

@@ -295,21 +295,22 @@ def test_allennlp_reader_rejects_invalid_json_and_sentence_count(tmp_path):
 
 
 def test_repeated_words_map_to_the_right_positions(parser):
-    # "'s" is one spaCy token but two word-tokenizer tokens ("'", "s"): positions after it shift by 1
+    # "'s" is one spaCy token and one word-tokenizer token ("s": punctuation is dropped), so the spans map
+    # through character offsets, not by counting words
     shifted = "the person's friend puts the cup on the table next to the cup."
     texts = [REPEATED, shifted, ODD_SPACING]
     processor = FVMRProcessor(build_word_tokenizer(texts))
     batch = processor(texts, trees=parser.parse_batch(texts))
-    assert batch["verb_spans"][:, 0].tolist() == [[2, 3], [5, 6], [2, 3]]
+    assert batch["verb_spans"][:, 0].tolist() == [[2, 3], [4, 5], [2, 3]]
     assert batch["argument_spans"][0, 0].tolist() == [[0, 2], [3, 5], [5, 8], [8, 12]]
-    assert batch["argument_spans"][1, 0].tolist() == [[0, 5], [6, 8], [8, 11], [11, 15]]
+    assert batch["argument_spans"][1, 0].tolist() == [[0, 4], [5, 7], [7, 10], [10, 14]]
     assert batch["argument_spans"][2, 0].tolist() == [[0, 2], [3, 5], [0, 0], [0, 0]]
     assert batch["argument_mask"][:, 0].tolist() == [[True] * 4, [True] * 4, [True, True, False, False]]
     ids = [DEFAULT_ROLE_LABELS.index(role) for role in ("ARG0", "ARG1", "ARGM-LOC", "ARGM-LOC")]
     assert batch["argument_roles"][0, 0].tolist() == ids
-    # the second "the cup" of the shifted query is model tokens 13..14, not the first one (6..7)
-    tokens = processor.tokenizer.convert_ids_to_tokens(batch["input_ids"][1, 13:15].tolist())
-    assert tokens == ["the", "cup"] and batch["input_ids"][1, 13:15].tolist() == batch["input_ids"][1, 6:8].tolist()
+    # the second "the cup" of that query is model tokens 12..13, not the first one (5..6)
+    tokens = processor.tokenizer.convert_ids_to_tokens(batch["input_ids"][1, 12:14].tolist())
+    assert tokens == ["the", "cup"] and batch["input_ids"][1, 12:14].tolist() == batch["input_ids"][1, 5:7].tolist()
     assert batch["verb_mask"].tolist() == [[True, False, False, False]] * 3
 
 

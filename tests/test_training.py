@@ -53,7 +53,7 @@ def run_cli(*args, **kwargs) -> subprocess.Popen:
 def test_short_run_decreases_the_loss_and_beats_the_untrained_model(world, tmp_path):
     args = TrainingArguments(
         dataset=world, output_dir=str(tmp_path), config_overrides=TINY_MODEL, num_epochs=60, batch_size=8,
-        learning_rate=1e-2, eval_split="train", eval_every_epochs=60, seed=0,
+        learning_rate=1e-2, eval_split="train", test_split=None, eval_every_epochs=60, seed=0,
     )
     trainer = Trainer(args)
     untrained_model = AutoModel.from_pretrained(tmp_path / "initial")
@@ -86,6 +86,12 @@ def test_exported_folder_reloads_with_the_same_metrics_and_a_card(world, tmp_pat
     assert json.loads((tmp_path / "again.json").read_text())["metrics"] == saved["metrics"]
     card = (tmp_path / "README.md").read_text()
     assert f"value: {saved['metrics']['student']['R@1,IoU=0.5']}" in card
+    record = json.loads((tmp_path / "training_args.json").read_text())
+    assert record["evaluated_splits"] == ["validation", "validation", "test"]
+    assert (
+        f"The epoch was chosen on the `validation` split (best student R@1,IoU=0.5 after epoch {record['best_epoch']}). "
+        "The numbers below come from the `test` split, evaluated once on the exported model."
+    ) in card
     # weights only as safetensors; the processor and model code travel with them
     files = set(os.listdir(tmp_path))
     assert {"model.safetensors", "tokenizer.json", "processor_config.json", "modeling_fvmr.py"} <= files
@@ -93,9 +99,11 @@ def test_exported_folder_reloads_with_the_same_metrics_and_a_card(world, tmp_pat
 
 
 def test_sigkill_between_checkpoints_then_resume_gives_the_same_weights(world, tmp_path):
-    common = ("--epochs", "30", "--checkpointing-steps", "5", "--eval-split", "none", "--seed", "7")
+    # no progress bar: unread, its output would fill the pipe and block a slow (loaded) run
+    common = ("--epochs", "30", "--checkpointing-steps", "5", "--eval-split", "none", "--seed", "7", "--no_show_progress")
     reference = run_cli(*cli_args(world, tmp_path / "reference", *common))
-    assert reference.wait(timeout=600) == 0, reference.stdout.read()[-3000:]
+    output = reference.communicate(timeout=600)[0]
+    assert reference.returncode == 0, output[-3000:]
 
     interrupted_dir = tmp_path / "interrupted"
     interrupted = run_cli(*cli_args(world, interrupted_dir, *common))
@@ -118,6 +126,7 @@ def test_sigkill_between_checkpoints_then_resume_gives_the_same_weights(world, t
     output = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, output[-3000:]
     assert f"Resumed from {checkpoints[-1]}" in output
+    assert json.loads((interrupted_dir / "training_args.json").read_text())["evaluated_splits"] == ["test"]
     expected, got = load_file(tmp_path / "reference" / "model.safetensors"), load_file(interrupted_dir / "model.safetensors")
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[key], got[key]) for key in expected)
@@ -159,20 +168,30 @@ def test_dataset_and_config_mismatches_are_clear(world, tmp_path):
         Trainer(TrainingArguments(dataset=world, output_dir=str(tmp_path / "o"), eval_split="dev", config_overrides=TINY_MODEL))
 
 
-def test_two_processes_on_cpu_with_accelerate_launch(world, tmp_path):
-    launch = [
-        "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "modeling_fvmr.cli",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+def test_two_real_ranks_on_cpu_split_the_batches_and_gather_the_test_metrics(world, tmp_path):
+    # torchrun starts two gloo ranks (`accelerate launch --cpu` would start one process only)
+    launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "modeling_fvmr.cli"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
     result = subprocess.run(
-        [sys.executable, *launch, *cli_args(world, tmp_path, "--epochs", "2")],
+        [sys.executable, *launch, *cli_args(world, tmp_path, "--epochs", "2", "--no_show_progress")],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    record = json.loads((tmp_path / "training_args.json").read_text())
+    assert record["num_processes"] == 2
+    assert record["global_step"] == 2 * 8  # 64 queries, batches of 4 per rank: 8 optimizer steps per epoch
+    history = json.loads((tmp_path / "checkpoints" / "checkpoint-00000016" / "trainer_state.json").read_text())["history"]
+    train = load_from_disk(f"{world}/annotations")["train"]
+    every_moment = sum(train["start"]) + sum(train["end"])
+    for epoch in history:
+        # each rank trained on half of the queries, and on different ones: together they saw each query once
+        assert epoch["queries_per_process"] == [32, 32]
+        first, second = epoch["moment_seconds_per_process"]
+        assert first != second and first + second == pytest.approx(every_moment, abs=0.01)
+    # the test split (8 queries, batches of 64: padded with duplicates that gather_for_metrics drops),
+    # evaluated once over both ranks = the exported model evaluated in one process
+    assert record["evaluated_splits"] == ["validation", "validation", "test"]
     results = json.loads((tmp_path / "eval_results.json").read_text())
-    # gathered over 2 processes (8 queries, batches of 64: padded with duplicates that
-    # gather_for_metrics drops) = the same model evaluated in one process
     assert results["metrics"] == evaluate_model_on_dataset(str(tmp_path), world, split="test")
 
 
@@ -190,3 +209,93 @@ def test_transformers_progress_bars_are_off_inside_and_restored_after():
         pass
     assert not transformers_logging.is_progress_bar_enabled()  # a caller's choice is kept
     transformers_logging.enable_progress_bar()
+
+
+def test_cli_defaults_select_on_validation_report_test_once_and_log_to_tensorboard(world, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from modeling_fvmr.cli import main
+
+    assert main(cli_args(world, tmp_path, "--epochs", "2", "--log-with", "tensorboard", "--no_show_progress")) == 0
+    record = json.loads((tmp_path / "training_args.json").read_text())
+    assert (record["eval_split"], record["test_split"], record["report_split"]) == ("validation", "test", "test")
+    assert record["evaluated_splits"] == ["validation", "validation", "test"]  # test: once, after training
+    state = json.loads((tmp_path / "checkpoints" / "checkpoint-00000032" / "trainer_state.json").read_text())
+    assert [epoch["eval_split"] for epoch in state["history"]] == ["validation", "validation"]
+    (events,) = (tmp_path / "logs" / "fvmr").glob("events.out.tfevents.*")  # hyper-parameters go to a sub-folder
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    scalars = accumulator.Tags()["scalars"]
+    # every optimizer step: the loss terms and the learning rate; every epoch: the validation metrics
+    for tag in ("train/loss", "train/loss_student", "train/loss_teacher", "train/loss_distillation", "train/learning_rate"):
+        assert len(accumulator.Scalars(tag)) == 32, tag
+    assert [event.step for event in accumulator.Scalars("validation/student/R@1,IoU=0.5")] == [16, 32]
+    assert accumulator.Scalars("validation/student/R@1,IoU=0.5")[-1].value == pytest.approx(state["history"][-1]["student/R@1,IoU=0.5"])
+    assert not any(tag.startswith("test/") for tag in scalars)
+
+
+def test_a_dataset_without_validation_selects_no_epoch_and_says_so(world, tmp_path, capsys):
+    from datasets import DatasetDict
+
+    folder = tmp_path / "no_validation"
+    shutil.copytree(world, folder, ignore=shutil.ignore_patterns("annotations", "features"))
+    for name in ("annotations", "features"):
+        loaded = load_from_disk(f"{world}/{name}")
+        DatasetDict({split: loaded[split] for split in ("train", "test")}).save_to_disk(str(folder / name))
+    args = TrainingArguments(dataset=str(folder), output_dir=str(tmp_path / "out"), config_overrides=TINY_MODEL, num_epochs=1, show_progress=False)
+    Trainer(args).train()
+    assert f"Note: {folder} has no 'validation' split, so no epoch is selected (the last one is exported)." in capsys.readouterr().out
+    record = json.loads((tmp_path / "out" / "training_args.json").read_text())
+    assert (record["eval_split"], record["best_epoch"], record["evaluated_splits"]) == (None, None, ["test"])
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "No split chose the epoch: the weights are those of the last training step. The numbers below come from the `test` split" in card
+
+
+def test_an_uninstalled_or_unknown_tracker_is_refused_before_training(world, tmp_path, capsys, monkeypatch):
+    from modeling_fvmr import training
+    from modeling_fvmr.cli import main
+
+    monkeypatch.setattr(training, "get_available_trackers", lambda: [])
+    assert main(cli_args(world, tmp_path / "out", "--log-with", "tensorboard")) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        "fvmr train: error: --log-with tensorboard: the tensorboard tracker is not installed "
+        "(pip install 'fvmr[tensorboard]'); installed: none.\n"
+    )
+    assert not (tmp_path / "out").exists()  # refused before anything was built or written
+    assert main(cli_args(world, tmp_path / "out", "--log-with", "tensorbord")) == 1
+    assert "Unknown tracker 'tensorbord' in --log-with: Accelerate knows [" in capsys.readouterr().err
+
+
+def test_fp16_on_cpu_is_an_error(world, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    with pytest.raises(ValueError, match="fp16 needs a GPU and this run is on the CPU: use bf16 or no"):
+        Trainer(TrainingArguments(dataset=world, output_dir=str(tmp_path), mixed_precision="fp16"))
+
+
+def test_train_flags_come_from_the_training_arguments_with_defaults_in_the_help(capsys):
+    import dataclasses
+
+    from modeling_fvmr.cli import build_parser, main, training_arguments_from_cli
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(TrainingArguments):
+        assert f"--{field.name.replace('_', '-')}" in help_text, field.name  # no field without its flag
+    assert "Evaluated after each epoch to pick the best model; 'none' to skip." in help_text
+    assert "(default: validation)" in help_text and "(default: 0.001)" in help_text and "--epochs NUM_EPOCHS" in help_text
+
+    args = parser.parse_args([
+        "train", "--dataset", "d", "--output-dir", "o", "--epochs", "3", "--lr", "0.01", "--scheduler", "cosine",
+        "--eval-split", "none", "--set", "hidden_size=8", "--no-teacher", "--temperature", "2", "--distillation-weight", "0.5",
+        "--config-overrides", '{"dropout": 0.2}',
+    ])
+    assert training_arguments_from_cli(args) == TrainingArguments(
+        dataset="d", output_dir="o", num_epochs=3, learning_rate=0.01, lr_scheduler="cosine", eval_split=None,
+        config_overrides={"dropout": 0.2, "hidden_size": 8, "use_teacher": False, "distillation_temperature": 2.0, "distillation_weight": 0.5},
+    )
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out == "fvmr 0.1.0\n"
