@@ -242,7 +242,13 @@ def test_push_uploads_the_whole_folder_and_card_in_one_commit(hub, pushed_model)
     assert f"(commit {history[0]})" in pushed_model["output"]
     files = hub.files("model", repo_id)
     local = {path.name: path.read_bytes() for path in folder.iterdir()}
-    assert files == {".gitattributes": files[".gitattributes"], **local}
+    assert set(files) == {".gitattributes", "pipeline_fvmr.py", "video_features.py", *local}  # + the pipeline's code
+    assert {name: files[name] for name in local if name != "config.json"} == {n: c for n, c in local.items() if n != "config.json"}
+    pushed_config = json.loads(files["config.json"])  # the local config + custom_pipelines for trust_remote_code users
+    assert pushed_config.pop("custom_pipelines") == {
+        "video-moment-retrieval": {"impl": "pipeline_fvmr.VideoMomentRetrievalPipeline", "pt": ["AutoModel"], "tf": [], "type": "multimodal"}
+    }
+    assert pushed_config == json.loads(local["config.json"])
     expected = {
         "model.safetensors", "config.json", "configuration_fvmr.py", "modeling_fvmr.py", "temporal_map.py",
         "processing_fvmr.py", "semantic_roles.py", "tokenizer.json", "tokenizer_config.json",
