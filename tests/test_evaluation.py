@@ -111,3 +111,41 @@ def test_evaluate_corpus_matches_a_brute_force_ranking():
     assert metrics["VR R@3"] == pytest.approx(100 * sum(r <= 3 for r in ranks) / 5)
     with pytest.raises(ValueError, match="not in the index"):
         evaluate_corpus(index, queries[:1], [("v9", 0.0, 1.0)])
+
+
+def test_cli_evaluate_corpus_writes_both_tables(tmp_path):
+    """`fvmr evaluate --corpus`: the within-video table, the corpus table, and both in the JSON,
+    the corpus metrics equal to evaluate_corpus over an index of the split's videos."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from datasets_scripts.synthetic import write_synthetic_world
+    from modeling_fvmr import FVMRConfig, FVMRModel, FVMRProcessor, MomentIndex, build_word_tokenizer
+    from modeling_fvmr.data import load_moment_retrieval
+    from modeling_fvmr.evaluation import evaluate_corpus
+
+    write_synthetic_world(tmp_path / "data", num_videos={"test": 6}, queries_per_video=2, feature_dim=8, seed=0)
+    annotations, features = load_moment_retrieval(tmp_path / "data")
+    torch.manual_seed(0)
+    tokenizer = build_word_tokenizer(annotations["test"]["sentence"])
+    config = FVMRConfig(video_feature_dim=8, hidden_size=8, joint_dim=8, vocab_size=len(tokenizer), word_embedding_dim=4,
+                        lstm_hidden_size=4, use_teacher=False)  # fmt: skip
+    model, processor = FVMRModel(config).eval(), FVMRProcessor.from_config(tokenizer, config)
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(
+        [sys.executable, "-m", "modeling_fvmr.cli", "evaluate", str(tmp_path / "model"), str(tmp_path / "data"), "--corpus", "--json", str(tmp_path / "r.json")],
+        cwd=root, env={**os.environ, "PYTHONPATH": root, "HF_HUB_OFFLINE": "1"}, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert "Corpus level: each query searched over all 6 videos of the split" in done.stdout
+    payload = json.loads((tmp_path / "r.json").read_text())
+    assert set(payload["metrics"]) == {"student"} and "VCMR R@100,IoU=0.5" in payload["corpus_metrics"]
+
+    videos = features["test"].with_format("numpy")
+    index = MomentIndex.build(model, processor, videos["features"], list(videos["duration"]), list(videos["video_id"]), show_progress=False)
+    rows = annotations["test"]
+    expected = evaluate_corpus(index, rows["sentence"], list(zip(rows["video_id"], rows["start"], rows["end"])))
+    assert payload["corpus_metrics"] == pytest.approx(expected)
