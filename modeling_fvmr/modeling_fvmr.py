@@ -48,6 +48,8 @@ class FVMROutput(ModelOutput):
         loss (`torch.FloatTensor`, scalar): L = L_ce(p, y) + L_ce(q, y) + λ L_dis(p, q), when `labels` are given.
         loss_student, loss_teacher, loss_distillation (`torch.FloatTensor`, scalar): the three terms
             (unweighted); the teacher terms are None when the teacher did not run.
+        loss_cross_video (`torch.FloatTensor`, scalar): L_cv (see [`cross_video_loss`]), when
+            `config.cross_video_weight > 0` and `labels` are given; L includes μ L_cv.
         student_scores (`torch.FloatTensor` of shape `(B, K)`): p, dot-product logits.
         teacher_scores (`torch.FloatTensor` of shape `(B, K)`): q, None without tree inputs.
         proposal_spans (`torch.FloatTensor` of shape `(B, K, 2)`): see [`FVMRVideoOutput`].
@@ -59,6 +61,7 @@ class FVMROutput(ModelOutput):
     loss_student: torch.FloatTensor | None = None
     loss_teacher: torch.FloatTensor | None = None
     loss_distillation: torch.FloatTensor | None = None
+    loss_cross_video: torch.FloatTensor | None = None
     student_scores: torch.FloatTensor | None = None
     teacher_scores: torch.FloatTensor | None = None
     proposal_spans: torch.FloatTensor | None = None
@@ -411,7 +414,8 @@ class FVMRModel(FVMRPreTrainedModel):
 
         moments = self.moment_projection(self.video_encoder(video_features, lengths))  # φ_m(m): (B, K, J)
         words, sentence = self.text_encoder(input_ids, attention_mask)
-        student_scores = self.score(moments, self.query_projection(sentence))  # p: (B, K)
+        queries = self.query_projection(sentence)  # φ_s(s): (B, J)
+        student_scores = self.score(moments, queries)  # p: (B, K)
         proposals = self.video_encoder.proposals
         spans = proposal_spans(proposals, self.config.num_clips, durations if durations is not None else torch.ones(len(moments)))
         spans = spans.to(moments.device)
@@ -424,7 +428,7 @@ class FVMRModel(FVMRPreTrainedModel):
             fused = moments * self.semantic_projection(u).unsqueeze(1)  # φ_m(m) ⊙ φ_u(u)
             teacher_scores = self.fusion(fused).squeeze(-1)  # q: (B, K)
 
-        loss = loss_student = loss_teacher = loss_distillation = None
+        loss = loss_student = loss_teacher = loss_distillation = loss_cross_video = None
         if labels is not None:
             if durations is None:
                 raise ValueError("`labels` are in seconds: pass the video `durations` too.")
@@ -440,12 +444,17 @@ class FVMRModel(FVMRPreTrainedModel):
                     self.config.distillation_temperature,
                 )
                 loss = loss + loss_teacher + self.config.distillation_weight * loss_distillation
+            if self.config.cross_video_weight > 0:
+                same_video = same_video_pairs(video_features, lengths, durations)
+                loss_cross_video = cross_video_loss(moments, queries, targets, same_video, self.config.cross_video_temperature)
+                loss = loss + self.config.cross_video_weight * loss_cross_video
 
         output = FVMROutput(
             loss=loss,
             loss_student=loss_student,
             loss_teacher=loss_teacher,
             loss_distillation=loss_distillation,
+            loss_cross_video=loss_cross_video,
             student_scores=student_scores,
             teacher_scores=teacher_scores,
             proposal_spans=spans,
@@ -473,4 +482,53 @@ def distillation_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor
     return -(target * torch.log_softmax(student_scores / temperature, dim=-1)).sum(-1).mean()
 
 
-__all__ = ["FVMRModel", "FVMRPreTrainedModel", "FVMROutput", "FVMRVideoOutput", "distillation_loss"]
+def same_video_pairs(video_features: torch.Tensor, lengths: torch.Tensor, durations: torch.Tensor) -> torch.Tensor:
+    """(B, B) bool: whether batch rows i and j hold the same video (equal duration, length and features).
+
+    Several queries of one video often share a batch; their moments must not be each other's negatives.
+    """
+    same = (durations[:, None] == durations[None]) & (lengths[:, None] == lengths[None])
+    for i, j in (same.triu(1)).nonzero().tolist():
+        same[i, j] = same[j, i] = torch.equal(video_features[i, : lengths[i]], video_features[j, : lengths[j]])
+    return same
+
+
+def cross_video_loss(
+    moment_embeddings: torch.Tensor,
+    query_embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    same_video: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """L_cv: the moments of the other videos in the batch as negatives for each query (MMN-style).
+
+    With s_ivk = φ_m(m_vk)ᵀ φ_s(s_i) / τ the student logit of query i for moment k of batch video v, and
+    n_i = log Σ_{v not query i's video} Σ_k exp(s_ivk) over the other videos' moments,
+
+        L_cv = mean_i  Σ_k y_ik · −log( exp(s_iik) / (exp(s_iik) + exp(n_i)) ) / Σ_k y_ik
+
+    i.e. each positive moment (soft label y > 0) of the query's own video must outscore all other
+    videos' moments together. Queries whose video has no positive moment, or whose batch holds no
+    other video, do not count; with no such query L_cv is 0.
+
+    Args:
+        moment_embeddings: (B, K, J) φ_m(m). query_embeddings: (B, J) φ_s(s). targets: (B, K) soft labels y.
+        same_video: (B, B) bool, True where two rows hold the same video (the diagonal included).
+        temperature: τ.
+
+    Returns:
+        a scalar.
+    """
+    logits = torch.einsum("vkj,ij->ivk", moment_embeddings, query_embeddings) / temperature  # (B_query, B_video, K)
+    positives = logits.diagonal(dim1=0, dim2=1).T  # (B, K): each query's own video
+    negatives = logits.masked_fill(same_video.unsqueeze(-1), float("-inf")).flatten(1).logsumexp(-1)  # n_i: (B,)
+    weights = targets.to(logits.dtype)
+    counted = (weights.sum(-1) > 0) & ~same_video.all(-1)
+    if not bool(counted.any()):
+        return logits.sum() * 0.0  # keeps the graph (and the device) of a real loss
+    per_moment = F.softplus(negatives[counted].unsqueeze(-1) - positives[counted])  # −log(e^s / (e^s + e^n))
+    per_query = (weights[counted] * per_moment).sum(-1) / weights[counted].sum(-1)
+    return per_query.mean()
+
+
+__all__ = ["FVMRModel", "FVMRPreTrainedModel", "FVMROutput", "FVMRVideoOutput", "distillation_loss", "cross_video_loss"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 
@@ -96,23 +97,32 @@ def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int 
 
     Returns:
         (k,) long indices into `spans` of the kept spans, best first.
+
+    The walk runs on NumPy arrays (no per-step tensor dispatch): one vectorised IoU row per kept span,
+    with the arithmetic of `temporal_iou` in the spans' own dtype, so the decisions are the same.
     """
     order = torch.sort(scores, descending=True, stable=True).indices
     limit = len(order) if top_k is None else top_k
-    kept: list[int] = []
     if len(order) == 0 or limit <= 0:
         return torch.zeros(0, dtype=torch.long)
-    suppressed = torch.zeros(len(order), dtype=torch.bool)
-    ordered_spans = spans[order]
-    for position in range(len(order)):
+    ordered = spans.detach().cpu()[order].numpy()
+    starts, ends = ordered[:, 0], ordered[:, 1]
+    tiny = np.asarray(1e-12, dtype=ordered.dtype)
+    suppressed = np.zeros(len(ordered), dtype=bool)
+    kept: list[int] = []
+    for position in range(len(ordered)):
         if suppressed[position]:
             continue
-        kept.append(int(order[position]))
+        kept.append(position)
         if len(kept) == limit:
             break
-        overlap = temporal_iou(ordered_spans[position + 1 :], ordered_spans[position])
-        suppressed[position + 1 :] |= overlap > threshold
-    return torch.tensor(kept, dtype=torch.long)
+        start, end = starts[position], ends[position]
+        intersection = np.maximum(np.minimum(ends, end) - np.maximum(starts, start), 0)
+        union = np.maximum(ends, end) - np.minimum(starts, start)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = np.where(union > 0, intersection / np.maximum(union, tiny), 0)
+        suppressed |= iou > threshold  # positions <= `position` are already decided
+    return order[torch.from_numpy(np.asarray(kept, dtype=np.int64))]
 
 
 def decode_moments(

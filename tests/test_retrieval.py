@@ -14,6 +14,7 @@ import torch
 from transformers import AutoProcessor, pipeline
 
 from modeling_fvmr import FVMRConfig, FVMRModel, FVMRProcessor, MomentIndex, build_word_tokenizer, retrieval
+from modeling_fvmr.search import exact
 from modeling_fvmr.temporal_map import decode_moments
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,13 +109,13 @@ def test_search_corpus_batch_equals_forward(index, model_and_processor, videos):
 def test_search_looks_deeper_when_nms_suppresses_candidates(index, model_and_processor, videos, monkeypatch):
     """IoU threshold 0: overlapping moments suppress each other, so the first candidates run out."""
     model, processor = model_and_processor
-    counts, top_scores = [], retrieval.top_scores
+    counts, top_scores = [], exact.top_scores
 
     def spy(query_embeddings, embeddings, count):
         counts.append(count)
         return top_scores(query_embeddings, embeddings, count)
 
-    monkeypatch.setattr("modeling_fvmr.retrieval.top_scores", spy)
+    monkeypatch.setattr(exact, "top_scores", spy)
     one_video = tuple([values[0]] for values in videos)
     found = index.search(QUERIES[1], top_k=5, video_id="video0", nms_threshold=0.0)
     assert_same_moments(found, brute_force(model, processor, QUERIES[1], one_video, 5, 0.0))
@@ -247,6 +248,6 @@ def test_cli_index_and_search_round_trip(tmp_path, model_folder, model_and_proce
 
 def test_chunked_scoring_gives_the_same_ranking(index, monkeypatch):
     expected = index.search(QUERIES, top_k=8)
-    monkeypatch.setattr(retrieval, "SCORE_CHUNK_ROWS", 50)  # 816 rows in 17 chunks, merged top-k by top-k
+    monkeypatch.setattr(exact, "SCORE_CHUNK_ROWS", 50)  # 816 rows in 17 chunks, merged top-k by top-k
     for found, wanted in zip(index.search(QUERIES, top_k=8), expected):
         assert_same_moments(found, [(m.video_id, m.start, m.end, m.score) for m in wanted])
