@@ -320,14 +320,17 @@ def _add_extract_features(subparsers) -> None:
 
 
 def _run_extract_features(args: argparse.Namespace) -> int:
-    from .video import extract_features_to_folder, find_videos
-
-    result = extract_features_to_folder(
-        find_videos(args.videos), args.output_dir, _recipe(args), device=args.device,
-        batch_size=args.frame_batch_size, overwrite=args.overwrite,
-    )
     from accelerate import PartialState
 
+    from .video import extract_features_to_folder, find_videos
+
+    try:
+        result = extract_features_to_folder(
+            find_videos(args.videos), args.output_dir, _recipe(args), device=args.device,
+            batch_size=args.frame_batch_size, overwrite=args.overwrite,
+        )
+    finally:
+        PartialState().destroy_process_group()  # ranks of torchrun / accelerate launch leave together
     if PartialState().is_main_process:
         print(result.summary())
         print(f"Features: {result.recipe.describe()} -> {args.output_dir}")
