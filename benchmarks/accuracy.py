@@ -337,7 +337,8 @@ def run_all(
     sweep_left = {dataset: sum(job.dataset == dataset for job in sweeps) for dataset in paths}
     chosen: dict[tuple[str, str], Job] = {}
     queue = list(sweeps) + list(variants)
-    total = len(queue)
+    # each (dataset, form)'s seed-0 base run is its chosen sweep run, not trained twice
+    total = len(queue) - len({(job.dataset, job.variant) for job in sweeps})
 
     def ready(job: Job) -> Job | None:
         if job in sweeps or job.variant not in GRID_OF:
