@@ -1,40 +1,59 @@
-"""Does distillation help? FVMR's student alone, student + teacher, and full FVMR, over seeds.
+"""Does distillation help? An ablation with paired seeds, settings chosen on validation, test read once.
 
     python benchmarks/accuracy.py [--quick] [--json accuracy.json] [--workers 2] [--work-dir DIR]
-                                  [--data ../shared/data] [--seeds 3] [--datasets synthetic charades-sta] [--no-sweep]
+                                  [--data ../shared/data] [--seeds 3] [--steps N]
+                                  [--datasets synthetic charades-sta] [--conditions base conv ...] [--no-train]
 
-Three variants trained with the same budget (optimizer steps, batch, learning rate, schedule, model
-sizes), each with several training seeds (model initialisation and data order):
+Variants (every one trained with the same budget: optimizer steps, batch, learning rate, schedule, sizes):
 
-    student          use_teacher=False: no teacher, no L_ce(q, y), no L_dis (λ = 0)
-    student+teacher  use_teacher=True, λ = 0: L_ce(p, y) + L_ce(q, y), both trained jointly, no distillation
-    fvmr             use_teacher=True with the FVMRConfig defaults (λ = 0.2, T = 2, teacher detached)
+    student          use_teacher=False: L_ce(p, y) only
+    student+teacher  use_teacher=True, λ = 0: L_ce(p, y) + L_ce(q, y), trained jointly, no distillation
+    fvmr-paper       the paper's L_dis (binary cross-entropy averaged over the K proposals); λ, T and
+                     the detach of the teacher chosen on validation (below)
+    fvmr-hinton      our earlier form −Σ t log s (about K times larger); λ, T chosen on validation
 
-on two datasets:
+Conditions (each a block of the table; all variants of a condition share everything else):
 
-    synthetic     the synthetic world (`datasets_scripts/synthetic.py`, seed 0, gold trees), 1000 / 150 / 150
-                  videos x 2 queries for train / validation / test
-    charades-sta  the real Charades-STA annotations with SIMULATED clip features (made from each moment's
-                  words; they say nothing about accuracy on real video) and spaCy trees. The official test
-                  split (3,720 queries) is reported; about 10 % of the official train videos (those whose
-                  id hashes to 0 mod 10) are held out as the validation split, the rest (~11k queries) is
-                  the train split.
+    base     all training queries, random word embeddings, no MapConv stack: all four variants
+    train10, train30   10 % / 30 % of the training queries (a fixed subset: stable hash of the query)
+    glove    word embeddings initialised from the bundled GloVe 6B 50-d vectors
+    conv     + the masked MapConv stack on the video-only moment map, reduced for CPU (2 layers of kernel 3
+             at the benchmark's hidden size; 2D-TAN's 8 layers of kernel 5 at 512 channels cost ~6 GFLOP
+             per query on the 48 x 48 padded maps and do not fit a CPU budget)
 
-Model selection: the trainer evaluates on the validation split after each epoch and keeps the model
-with the best student R@1, IoU=0.5; that model (student and, where there is one, teacher) is then
-evaluated once on the test split, which is what the tables report (mean ± sample std over seeds).
+The extra conditions run student, fvmr-paper and fvmr-hinton (student+teacher at λ = 0 is the base
+condition's control); λ, T and detach come from the base condition's sweep.
 
-A sweep over the distillation temperature T and weight λ (and the teacher detached or not) trains the
-full model on the synthetic world with ONE seed (seed 0; the point with the config defaults is the fvmr
-run of seed 0).
+Datasets: the synthetic world (`datasets_scripts/synthetic.py`, seed 0, gold trees), 1000 / 150 / 150
+videos x 2 queries for train / validation / test; and the real Charades-STA annotations with SIMULATED
+clip features (made from each moment's words: they say nothing about accuracy on real video) and
+spaCy trees: the official test split (3,720 queries) is the test split, the official train videos
+whose id hashes to 0 mod 10 are the validation split, the rest (~11k queries) the train split.
 
-Budget: the full run (3 seeds, 1,500 optimizer steps of batch 32 per run = 24 epochs of the synthetic
-world, 4.3 of Charades-STA; 9 + 9 + 7 runs of 1.5 to 2.5 minutes) took 29 minutes (peak RSS 0.8 GB)
-with 2 worker processes of 1 torch thread each on a quiet 2-core machine. `--quick` (1 seed, 150 steps, 200 / 50 / 50
-synthetic videos, the first 600 Charades-STA queries of each split, 2 sweep points) takes about 2
-minutes; its numbers only show that everything runs (150 steps barely leave chance level).
-Every run writes its log, checkpoint and exported model under the work folder (a temporary folder
-unless `--work-dir` is given).
+Paired seeds: seed s gives every variant of a condition the same student initialisation
+(`FVMRModel` builds the teacher with the RNG restored, tests/test_paper_fidelity.py) and the same data
+order (the trainer's seeded sampler). Dropout masks differ once the teacher's dropout draws.
+
+Selection on validation only: each run keeps the epoch with the best validation student
+R@1, IoU=0.5. λ, T (and, for the paper form, the detach) are chosen per dataset by one seed (seed 0)
+of the base condition over the grids PAPER_GRID / HINTON_GRID, by that validation score; the chosen
+values are used in every condition and seed. The test split is evaluated once per run, for the model
+the validation split chose; the sweep tables show validation numbers only.
+
+Budget (FULL): 3 seeds x 800 optimizer steps of batch 32 per run (12.8 epochs of the synthetic world,
+2.3 of Charades-STA), AdamW lr 3e-3, 5 % warmup, linear decay, hidden sizes 128 (the student alone
+leaves its initial plateau after ~300 steps: at 400 steps with hidden sizes 64 it was still at chance).
+Synthetic world: 5 sweep runs + 4 variants x 3 seeds on base (2 of them are sweep runs) + 4 conditions
+x 3 variants x 3 seeds = 51 runs; Charades-STA: 5 + 10 + conv 9 = 24 runs (DEFAULT_CONDITIONS); each a
+fresh worker process with one torch thread. Each result records its CPU seconds (~90 s for an
+800-step run with a teacher): about 75 x 90 s / 2 ≈ 56 min on 2 free cores, an estimate from those
+CPU seconds (the README gives what was measured, with the load). `--quick` (1 seed, 100 steps, 200 / 50 / 50
+synthetic videos, the first 600 Charades-STA queries of each split, the base condition, one sweep point
+per form: 8 runs) takes about 2 minutes and only shows that everything runs.
+
+Every run writes its log, model and `result.json` under the work folder (a temporary folder unless
+`--work-dir` is given); with `--work-dir`, runs whose `result.json` exists are not trained again, so
+an interrupted benchmark resumes, and `--no-train` prints the tables of the runs that finished.
 """
 
 from __future__ import annotations
@@ -42,15 +61,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import multiprocessing
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -67,7 +86,6 @@ from datasets_scripts.charades_sta import INFO as CHARADES_INFO  # noqa: E402
 from datasets_scripts.charades_sta import read_charades_sta  # noqa: E402
 from datasets_scripts.simulation import stable_hash  # noqa: E402
 from datasets_scripts.synthetic import write_synthetic_world  # noqa: E402
-from modeling_fvmr.configuration_fvmr import FVMRConfig  # noqa: E402
 from modeling_fvmr.evaluation import evaluate_model_on_dataset, metric_name, read_build_report  # noqa: E402
 
 MODEL_SIZES = {
@@ -77,28 +95,44 @@ MODEL_SIZES = {
     "semantic_dim": 128,
     "joint_dim": 128,
     "fusion_hidden_size": 128,
+    "num_sample_clips": 64,  # 2D-TAN resamples to 256; 64 = 4 x 16 keeps the order of operations, at a quarter of the cost
 }
 VARIANTS = {
     "student": {"use_teacher": False, "distillation_weight": 0.0},
     "student+teacher": {"use_teacher": True, "distillation_weight": 0.0},
-    "fvmr": {"use_teacher": True},  # λ, T and detach_teacher: the FVMRConfig defaults
+    "fvmr-paper": {"use_teacher": True, "distillation_loss": "paper"},  # + the validation choice of PAPER_GRID
+    "fvmr-hinton": {"use_teacher": True, "distillation_loss": "hinton"},  # + the validation choice of HINTON_GRID
 }
-DEFAULTS = FVMRConfig()
-DEFAULT_DISTILLATION = {
-    "distillation_temperature": DEFAULTS.distillation_temperature,
-    "distillation_weight": DEFAULTS.distillation_weight,
-    "detach_teacher": DEFAULTS.detach_teacher,
+GRID_OF = {"fvmr-paper": "paper", "fvmr-hinton": "hinton"}
+# The paper form is ~K = 136 times weaker than the Hinton form (Charades-STA geometry): its λ range is shifted.
+# (a calibration run at λ = 100 and 1000, teacher not detached, collapsed to 0 % validation R@1: the
+# student's L_ce stopped falling; λ = 100 is kept with the teacher detached)
+PAPER_GRID = [
+    {"distillation_weight": 1.0, "distillation_temperature": 1.0, "detach_teacher": False},
+    {"distillation_weight": 10.0, "distillation_temperature": 1.0, "detach_teacher": False},
+    {"distillation_weight": 100.0, "distillation_temperature": 1.0, "detach_teacher": True},
+]
+HINTON_GRID = [
+    {"distillation_weight": 0.05, "distillation_temperature": 2.0, "detach_teacher": True},
+    {"distillation_weight": 0.2, "distillation_temperature": 2.0, "detach_teacher": True},
+]
+# The extra conditions compare the student alone with both distillation forms (student+teacher at λ = 0 is
+# the base condition's control).
+EXTRA_VARIANTS = ("student", "fvmr-paper", "fvmr-hinton")
+CONDITIONS = {
+    "base": {"variants": tuple(VARIANTS)},
+    "train10": {"train_fraction": 0.1, "variants": EXTRA_VARIANTS},
+    "train30": {"train_fraction": 0.3, "variants": EXTRA_VARIANTS},
+    "glove": {"glove": "bundled", "config": {"word_embedding_dim": 50}, "variants": EXTRA_VARIANTS},
+    "conv": {"config": {"video_conv_layers": 2, "video_conv_kernel_size": 3}, "variants": EXTRA_VARIANTS},
 }
-# full model on the synthetic world, one seed: T at the default λ, λ at the default T, the teacher not detached
-SWEEP = (
-    [{"distillation_temperature": value} for value in (0.5, 1.0, 2.0, 4.0)]
-    + [{"distillation_weight": value} for value in (0.05, 0.2, 0.5, 1.0)]
-    + [{"detach_teacher": False}]
-)
-QUICK_SWEEP = [{"distillation_temperature": 1.0}, {"detach_teacher": False}]
+# Where a tree teacher could matter (low data, GloVe) is asked of the synthetic world; Charades-STA with
+# simulated features gets the base and conv conditions, to keep the full run near an hour.
+DEFAULT_CONDITIONS = {"synthetic": tuple(CONDITIONS), "charades-sta": ("base", "conv")}
 REPORTED = [metric_name(n, iou) for n in (1, 5) for iou in (0.3, 0.5, 0.7)] + ["mIoU"]
 SELECTION_METRIC = metric_name(1, 0.5)
 CHARADES_VALIDATION_MODULO = 10  # train videos whose id hashes to 0 mod this form the validation split
+EVAL_EVERY_STEPS = 50  # validation about this often (every epoch when an epoch is longer)
 
 
 @dataclass(frozen=True)
@@ -113,27 +147,38 @@ class Settings:
     learning_rate: float = 3e-3
     warmup_ratio: float = 0.05
     lr_scheduler: str = "linear"
-    sweep: tuple[dict, ...] = ()  # config overrides of the sweep points
+    grids: dict = field(default_factory=lambda: {"paper": PAPER_GRID, "hinton": HINTON_GRID})
+    conditions: dict = field(default_factory=lambda: dict(DEFAULT_CONDITIONS))  # per dataset: the default of --conditions
 
 
-FULL = Settings(seeds=(0, 1, 2), max_steps=1500, synthetic_videos={"train": 1000, "validation": 150, "test": 150}, sweep=tuple(SWEEP))
+FULL = Settings(seeds=(0, 1, 2), max_steps=800, synthetic_videos={"train": 1000, "validation": 150, "test": 150})
 QUICK = Settings(
-    seeds=(0,), max_steps=150, synthetic_videos={"train": 200, "validation": 50, "test": 50}, charades_limit=600, sweep=tuple(QUICK_SWEEP)
+    seeds=(0,),
+    max_steps=100,
+    synthetic_videos={"train": 200, "validation": 50, "test": 50},
+    charades_limit=600,
+    grids={"paper": PAPER_GRID[:1], "hinton": HINTON_GRID[1:2]},
+    conditions={"synthetic": ("base",), "charades-sta": ("base",)},
 )
 
 
 @dataclass(frozen=True)
 class Job:
-    """One training run: a dataset, a variant (or sweep point) with its config overrides, a seed."""
+    """One training run: a dataset, a condition, a variant (or sweep point) with its config overrides, a seed."""
 
     dataset: str
+    condition: str
     variant: str
     seed: int
-    overrides: tuple  # FVMRConfig field -> value pairs on top of MODEL_SIZES
+    overrides: tuple  # FVMRConfig field -> value pairs on top of MODEL_SIZES and the condition's
 
     @property
     def name(self) -> str:
-        return f"{self.dataset}-{self.variant}-seed{self.seed}".replace(" ", "").replace("=", "").replace(",", "_")
+        label = "-".join(f"{key.split('_')[-1]}{value}" for key, value in self.overrides if key in DISTILLATION_KEYS)
+        return f"{self.dataset}-{self.condition}-{self.variant}-{label}-seed{self.seed}".replace("--", "-")
+
+
+DISTILLATION_KEYS = ("distillation_weight", "distillation_temperature", "detach_teacher")
 
 
 # ----- datasets ------------------------------------------------------------------------------------
@@ -166,30 +211,52 @@ def build_charades(annotations_dir: Path, output_dir: Path, settings: Settings) 
     return output_dir
 
 
+def subset_train(dataset: Path, fraction: float, output_dir: Path) -> Path:
+    """A copy of a built dataset whose train split keeps `fraction` of its queries (stable hash of the query)."""
+    from datasets import load_from_disk
+
+    annotations = load_from_disk(str(dataset / "annotations"))
+    train = annotations["train"]
+    keys = zip(train["video_id"], train["sentence"], train["start"], train["end"])
+    kept = [row for row, key in enumerate(keys) if stable_hash("train-fraction|" + "|".join(map(str, key))) % 1000 < fraction * 1000]
+    annotations["train"] = train.select(kept)
+    annotations.save_to_disk(str(output_dir / "annotations"))
+    shutil.copytree(dataset / "features", output_dir / "features")
+    shutil.copy(dataset / "build_report.json", output_dir / "build_report.json")
+    return output_dir
+
+
 # ----- one training run (in a worker process) ---------------------------------------------------
 
 
 def run_job(job: Job, dataset: str, output_dir: str, settings: Settings) -> dict:
-    """Train on `dataset` (best epoch by validation student R@1, IoU=0.5), then evaluate on test.
+    """Train on `dataset` (best epoch by validation student R@1, IoU=0.5), then evaluate once on test.
 
-    Runs in a fresh worker process with one torch thread; the trainer's output goes to `output_dir/log.txt`.
+    Runs in a fresh worker process with one torch thread; the trainer's output goes to `output_dir/log.txt`;
+    the result is also written to `output_dir/result.json`.
     """
     torch.set_num_threads(1)
     from transformers.utils import logging as transformers_logging
 
+    from modeling_fvmr.data import load_moment_retrieval
     from modeling_fvmr.training import Trainer, TrainingArguments
 
     transformers_logging.disable_progress_bar()
     os.makedirs(output_dir, exist_ok=True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    condition = CONDITIONS[job.condition]
+    train_queries = len(load_moment_retrieval(dataset)[0]["train"])
+    steps_per_epoch = -(-train_queries // settings.batch_size)
     args = TrainingArguments(
         dataset=dataset,
         output_dir=output_dir,
-        config_overrides={**MODEL_SIZES, **dict(job.overrides)},
+        config_overrides={**MODEL_SIZES, **condition.get("config", {}), **dict(job.overrides)},
+        glove=condition.get("glove"),
         eval_split="validation",
         test_split=None,  # train() returns validation metrics; the test split is evaluated once below
         num_epochs=10**6,  # the budget is max_steps
         max_steps=settings.max_steps,
+        eval_every_epochs=max(1, round(EVAL_EVERY_STEPS / steps_per_epoch)),
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
         warmup_ratio=settings.warmup_ratio,
@@ -200,18 +267,141 @@ def run_job(job: Job, dataset: str, output_dir: str, settings: Settings) -> dict
         show_progress=False,
     )
     with open(os.path.join(output_dir, "log.txt"), "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        validation = Trainer(args).train()
-        test = evaluate_model_on_dataset(output_dir, dataset, split="test")
+        validation = Trainer(args).train()  # the chosen model on the validation split
+        test = evaluate_model_on_dataset(output_dir, dataset, split="test")  # read once, to report
     with open(os.path.join(output_dir, "training_args.json")) as handle:
         trained = json.load(handle)
-    return {
+    result = {
         "seed": job.seed,
+        "overrides": dict(job.overrides),
+        "train_queries": train_queries,
         "validation": validation,
         "test": test,
         "best_epoch": trained["best_epoch"],
         "steps": trained["global_step"],
         "seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),  # ~ the wall time on a free core
     }
+    write_json(Path(output_dir) / "result.json", result)
+    return result
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write to a temporary sibling, then rename into place."""
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    temporary.replace(path)
+
+
+# ----- planning and scheduling -------------------------------------------------------------------
+
+
+def plan(settings: Settings, datasets: list[str], conditions: dict[str, list[str]]) -> tuple[list[Job], list[Job]]:
+    """(sweep jobs, variant jobs) in priority order: dataset by dataset, its sweep first.
+
+    Variant jobs of the fvmr forms carry no λ / T yet; `with_choice` fills them in once the sweep is done.
+    """
+    sweeps, variants = [], []
+    for dataset in datasets:
+        for form, grid in settings.grids.items():
+            variant = f"fvmr-{form}"
+            sweeps += [Job(dataset, "base", variant, settings.seeds[0], tuple({**VARIANTS[variant], **point}.items())) for point in grid]
+        for condition in conditions[dataset]:
+            variants += [
+                Job(dataset, condition, variant, seed, tuple(VARIANTS[variant].items()))
+                for variant in CONDITIONS[condition]["variants"]
+                for seed in settings.seeds
+            ]
+    return sweeps, variants
+
+
+def choose(sweep_results: dict[Job, dict], dataset: str, variant: str) -> Job:
+    """The sweep point of `variant` on `dataset` with the best validation student R@1, IoU=0.5 (first on ties)."""
+    points = [job for job in sweep_results if (job.dataset, job.variant) == (dataset, variant)]
+    return max(points, key=lambda job: sweep_results[job]["validation"]["student"][SELECTION_METRIC])
+
+
+def with_choice(job: Job, chosen: Job) -> Job:
+    """A variant job with the distillation settings of the chosen sweep point."""
+    return replace(job, overrides=chosen.overrides)
+
+
+def run_all(
+    sweeps: list[Job], variants: list[Job], paths: dict, work_dir: Path, settings: Settings, workers: int, train: bool
+) -> tuple[dict[Job, dict], dict[Job, dict]]:
+    """Run every job (at most `workers` at once, one fresh process each), highest priority first.
+
+    A variant job of an fvmr form waits until its dataset's sweep is done. Returns (sweep results, all
+    results); runs with a `result.json` in the work folder are read, not trained again.
+    """
+    results: dict[Job, dict] = {}
+    sweep_left = {dataset: sum(job.dataset == dataset for job in sweeps) for dataset in paths}
+    chosen: dict[tuple[str, str], Job] = {}
+    queue = list(sweeps) + list(variants)
+    # each (dataset, form)'s seed-0 base run is its chosen sweep run, not trained twice
+    total = len(queue) - len({(job.dataset, job.variant) for job in sweeps})
+
+    def ready(job: Job) -> Job | None:
+        if job in sweeps or job.variant not in GRID_OF:
+            return job
+        if sweep_left[job.dataset]:
+            return None
+        return with_choice(job, chosen[job.dataset, job.variant])
+
+    def finished(job: Job, result: dict) -> None:
+        results[job] = result
+        if job in sweeps:
+            sweep_left[job.dataset] -= 1
+            if not sweep_left[job.dataset]:
+                for variant in GRID_OF:
+                    if any(point.variant == variant and point.dataset == job.dataset for point in sweeps):
+                        chosen[job.dataset, variant] = choose({j: results[j] for j in sweeps if j in results}, job.dataset, variant)
+
+    def cached(job: Job) -> dict | None:
+        path = work_dir / "runs" / job.name / "result.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1) as pool:
+        running = {}
+        while queue or running:
+            for original in list(queue):
+                if len(running) >= workers:
+                    break
+                job = ready(original)
+                if job is None:
+                    continue
+                queue.remove(original)
+                if job in results:  # a variant run identical to a sweep run (same seed and settings)
+                    continue
+                if (result := cached(job)) is not None:
+                    finished(job, result)
+                    continue
+                if not train:
+                    continue
+                running[pool.submit(run_job, job, paths[job.dataset][job.condition], str(work_dir / "runs" / job.name), settings)] = job
+            if not running:
+                if queue and not any(ready(job) for job in queue):
+                    break  # the sweep of a dataset did not run (--no-train): its fvmr variants cannot be planned
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                finished(job, future.result())
+                print_run(job, results[job], len(results), total)
+    return {job: results[job] for job in sweeps if job in results}, results
+
+
+def print_run(job: Job, result: dict, done: int, total: int) -> None:
+    settings = ", ".join(f"{key.split('_')[-1]} {value}" for key, value in job.overrides if key in DISTILLATION_KEYS)
+    teacher = result["validation"].get("teacher")
+    print(
+        f"[{done}/{total}] {job.dataset} {job.condition} {job.variant} ({settings}) seed {job.seed}: validation student "
+        f"{SELECTION_METRIC} {result['validation']['student'][SELECTION_METRIC]:.1f}"
+        + (f", teacher {teacher[SELECTION_METRIC]:.1f}" if teacher else "")
+        + f" (best epoch {result['best_epoch']}, {result['seconds']:.0f} s)",
+        flush=True,
+    )
 
 
 # ----- tables ------------------------------------------------------------------------------------
@@ -227,112 +417,91 @@ def format_cell(values: list[float]) -> str:
     return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
 
 
-def summarize(runs: list[dict], split: str = "test") -> dict:
-    """{scorer: {metric: {"mean", "std", "per_seed"}}} over the runs of one variant."""
-    summary = {}
-    for scorer in runs[0][split]:
-        summary[scorer] = {}
-        for metric in runs[0][split][scorer]:
-            values = [run[split][scorer][metric] for run in runs]
-            mean, std = mean_std(values)
-            summary[scorer][metric] = {"mean": mean, "std": std, "per_seed": values}
-    return summary
+def variant_table(groups: list[tuple[str, str, list[dict], list[dict]]]) -> str:
+    """Markdown: one row per (condition, variant), student test metrics as mean ± std over seeds, the
+    paired difference to the student alone (same seeds) in R@1, IoU=0.5, and the teacher's R@1, IoU=0.5.
 
-
-def variant_table(entries: list[dict]) -> str:
-    """Markdown: one row per (variant, scorer), test-split metrics as mean ± std over seeds."""
-    lines = ["| variant | scorer | seeds | " + " | ".join(REPORTED) + " |", "|---|---|---:|" + "---:|" * len(REPORTED)]
-    for entry in entries:
-        for scorer in entry["runs"][0]["test"]:
-            cells = [format_cell([run["test"][scorer][metric] for run in entry["runs"]]) for metric in REPORTED]
-            lines.append(f"| {entry['variant']} | {scorer} | {len(entry['runs'])} | " + " | ".join(cells) + " |")
+    `groups`: (condition, variant, runs, the student-alone runs of that condition).
+    """
+    header = ["condition", "variant", "λ / T / detach", "seeds"] + REPORTED + [f"Δ {SELECTION_METRIC} vs student (paired)", f"teacher {SELECTION_METRIC}"]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|---|---:|" + "---:|" * (len(REPORTED) + 2)]
+    for condition, variant, runs, alone in groups:
+        overrides = runs[0]["overrides"]
+        settings = (
+            f"{overrides['distillation_weight']:g} / {overrides['distillation_temperature']:g} / {str(overrides['detach_teacher']).lower()}"
+            if variant in GRID_OF
+            else ""
+        )
+        cells = [format_cell([run["test"]["student"][metric] for run in runs]) for metric in REPORTED]
+        alone_by_seed = {run["seed"]: run["test"]["student"][SELECTION_METRIC] for run in alone}
+        paired = [run["test"]["student"][SELECTION_METRIC] - alone_by_seed[run["seed"]] for run in runs if run["seed"] in alone_by_seed]
+        delta = "" if variant == "student" or not paired else format_cell(paired)
+        teacher = format_cell([run["test"]["teacher"][SELECTION_METRIC] for run in runs]) if "teacher" in runs[0]["test"] else ""
+        lines.append(f"| {condition} | {variant} | {settings} | {len(runs)} | " + " | ".join(cells) + f" | {delta} | {teacher} |")
     return "\n".join(lines)
 
 
-def sweep_table(entries: list[dict]) -> str:
-    """Markdown: one row per sweep point (one seed), student test metrics and the teacher's R@1, IoU=0.5."""
+def sweep_table(sweep_results: dict[Job, dict], chosen: set) -> str:
+    """Markdown: one row per sweep point (seed 0, base condition), VALIDATION metrics only."""
+    metrics = [SELECTION_METRIC, metric_name(1, 0.7), "mIoU"]
     lines = [
-        "| T | λ | detach | " + " | ".join(f"student {m}" for m in REPORTED) + f" | teacher {SELECTION_METRIC} | |",
-        "|" + "---:|" * (3 + len(REPORTED) + 1) + "---|",
+        "| form | λ | T | detach | " + " | ".join(f"validation student {m}" for m in metrics) + f" | validation teacher {SELECTION_METRIC} | |",
+        "|---|---:|---:|---|" + "---:|" * (len(metrics) + 1) + "---|",
     ]
-    for item in entries:
-        config, test = item["config"], item["runs"][0]["test"]
-        cells = [f"{config['distillation_temperature']:g}", f"{config['distillation_weight']:g}", str(config["detach_teacher"]).lower()]
-        cells += [f"{test['student'][metric]:.1f}" for metric in REPORTED] + [f"{test['teacher'][SELECTION_METRIC]:.1f}"]
-        cells.append("config defaults (the fvmr run)" if is_default(config) else "")
+    for job, result in sweep_results.items():
+        config = dict(job.overrides)
+        cells = [config["distillation_loss"], f"{config['distillation_weight']:g}", f"{config['distillation_temperature']:g}", str(config["detach_teacher"]).lower()]
+        cells += [f"{result['validation']['student'][metric]:.1f}" for metric in metrics] + [f"{result['validation']['teacher'][SELECTION_METRIC]:.1f}"]
+        cells.append("chosen" if job in chosen else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def is_default(config: dict) -> bool:
-    """Whether a config has the FVMRConfig defaults of T, λ and detach_teacher."""
-    return all(config.get(key, value) == value for key, value in DEFAULT_DISTILLATION.items())
-
-
 # ----- the benchmark -----------------------------------------------------------------------------
-
-
-def plan_jobs(settings: Settings, datasets: list[str]) -> tuple[list[Job], list[Job]]:
-    """The variant runs (every dataset x variant x seed) and the sweep runs (synthetic, first seed)."""
-    variants = [
-        Job(dataset, variant, seed, tuple(overrides.items())) for dataset in datasets for variant, overrides in VARIANTS.items() for seed in settings.seeds
-    ]
-    sweep = []
-    if "synthetic" in datasets:
-        for point in settings.sweep:
-            if not is_default(point):  # the default point is the fvmr run of the first seed
-                label = "sweep " + ",".join(f"{key}={value}" for key, value in point.items())
-                sweep.append(Job("synthetic", label, settings.seeds[0], (("use_teacher", True), *point.items())))
-    return variants, sweep
-
-
-def run_all(jobs: list[Job], paths: dict[str, str], work_dir: Path, settings: Settings, workers: int) -> dict[Job, dict]:
-    """Run the jobs on `workers` fresh processes (one per run); print one line per finished run."""
-    results = {}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(run_job, job, paths[job.dataset], str(work_dir / "runs" / job.name), settings): job for job in jobs}
-        for done, future in enumerate(as_completed(futures), start=1):
-            job = futures[future]
-            result = results[job] = future.result()
-            teacher = result["test"].get("teacher")
-            print(
-                f"[{done}/{len(jobs)}] {job.dataset} {job.variant} seed {job.seed}: test student {SELECTION_METRIC} "
-                f"{result['test']['student'][SELECTION_METRIC]:.1f}"
-                + (f", teacher {teacher[SELECTION_METRIC]:.1f}" if teacher else "")
-                + f" (best epoch {result['best_epoch']}, {result['seconds']:.0f} s)",
-                flush=True,
-            )
-    return results
-
-
-def entry(variant: str, dataset: str, overrides: dict, runs: list[dict]) -> dict:
-    """The JSON entry of one variant on one dataset: its config, every seed's metrics, and their summary."""
-    return {
-        "dataset": dataset,
-        "variant": variant,
-        "config": {**DEFAULT_DISTILLATION, **overrides},
-        "seeds": [run["seed"] for run in runs],
-        "runs": runs,
-        "test": summarize(runs),
-    }
 
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("FVMR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
+def build_all(args, settings: Settings, work_dir: Path, conditions: dict[str, list[str]]) -> tuple[dict, dict]:
+    """Build each dataset once and its train subsets; {dataset: {condition: path}}, {dataset: chance}."""
+    builders = {
+        "synthetic": lambda folder: build_synthetic(folder, settings),
+        "charades-sta": lambda folder: build_charades(args.data / "charades_sta", folder, settings),
+    }
+    paths, chance = {}, {}
+    for name in args.datasets:
+        build_started = time.perf_counter()
+        folder = work_dir / "data" / name
+        if not (folder / "build_report.json").is_file():
+            builders[name](folder)
+        paths[name] = {}
+        for condition in conditions[name]:
+            fraction = CONDITIONS[condition].get("train_fraction")
+            subset = work_dir / "data" / f"{name}-{condition}"
+            if fraction and not (subset / "build_report.json").is_file():
+                subset_train(folder, fraction, subset)
+            paths[name][condition] = str(subset if fraction else folder)
+        report = read_build_report(str(folder))
+        chance[name] = report["chance_r1_iou0.5"]["percent"]
+        queries = {split: facts["rows_kept"] for split, facts in report["splits"].items()}
+        print(f"built {name}: {queries} queries, chance R@1,IoU=0.5 {chance[name]} ({time.perf_counter() - build_started:.0f} s)", flush=True)
+    return paths, chance
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="One seed, 150 steps, small splits, two sweep points.")
+    parser.add_argument("--quick", action="store_true", help="One seed, 100 steps, small splits, two sweep points per form.")
     parser.add_argument("--json", help="Write every run's metrics and the settings here.")
     parser.add_argument("--workers", type=int, default=2, help="Training processes run at once (1 torch thread each).")
-    parser.add_argument("--work-dir", help="Keep datasets, logs and models here (default: a temporary folder, deleted).")
+    parser.add_argument("--work-dir", help="Keep datasets, logs and models here; finished runs are reused (default: a temporary folder).")
     parser.add_argument("--data", type=Path, default=default_data_dir(), help="Folder with charades_sta/ (the real annotations).")
     parser.add_argument("--seeds", type=int, help="Number of training seeds (default: 3, or 1 with --quick).")
-    parser.add_argument("--steps", type=int, help="Optimizer steps per run (default: 1500, or 150 with --quick).")
+    parser.add_argument("--steps", type=int, help="Optimizer steps per run (default: 400, or 100 with --quick).")
     parser.add_argument("--datasets", nargs="+", choices=["synthetic", "charades-sta"], default=["synthetic", "charades-sta"])
-    parser.add_argument("--no-sweep", action="store_true", help="Skip the T / λ / detach sweep.")
+    parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS), help=f"Default: {DEFAULT_CONDITIONS}; base with --quick.")
+    parser.add_argument("--no-train", action="store_true", help="Train nothing: print the tables of the runs in --work-dir.")
     args = parser.parse_args()
 
     settings = QUICK if args.quick else FULL
@@ -340,57 +509,54 @@ def main() -> int:
         settings = replace(settings, seeds=tuple(range(args.seeds)))
     if args.steps:
         settings = replace(settings, max_steps=args.steps)
-    if args.no_sweep:
-        settings = replace(settings, sweep=())
     if "charades-sta" in args.datasets and not (args.data / "charades_sta").is_dir():
         parser.error(f"No charades_sta/ folder in {args.data}: pass --data or set FVMR_SHARED_DATA (or use --datasets synthetic).")
+    if args.no_train and not args.work_dir:
+        parser.error("--no-train reads the runs of a --work-dir.")
+    conditions = {  # the sweep runs on base
+        dataset: ["base"] + [name for name in args.conditions or settings.conditions[dataset] if name != "base"] for dataset in args.datasets
+    }
 
-    started, load_start = time.perf_counter(), os.getloadavg()[0]
+    started, load_start = time.perf_counter(), os.getloadavg()
     print(
         f"torch {torch.__version__}, {os.cpu_count()} CPUs, {args.workers} workers x 1 thread; "
         f"{len(settings.seeds)} seed(s), {settings.max_steps} steps, batch {settings.batch_size}, lr {settings.learning_rate}; "
-        f"load average {load_start:.1f}",
+        f"load average {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}",
         flush=True,
     )
     with contextlib.ExitStack() as stack:
         work_dir = Path(args.work_dir) if args.work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fvmr-accuracy-")))
-        builders = {
-            "synthetic": lambda: build_synthetic(work_dir / "data" / "synthetic", settings),
-            "charades-sta": lambda: build_charades(args.data / "charades_sta", work_dir / "data" / "charades-sta", settings),
-        }
-        paths, chance = {}, {}
-        for name in args.datasets:
-            build_started = time.perf_counter()
-            paths[name] = str(builders[name]())
-            report = read_build_report(paths[name])
-            chance[name] = report["chance_r1_iou0.5"]["percent"]
-            queries = {split: facts["rows_kept"] for split, facts in report["splits"].items()}
-            print(f"built {name}: {queries} queries, chance R@1,IoU=0.5 {chance[name]} ({time.perf_counter() - build_started:.0f} s)", flush=True)
+        paths, chance = build_all(args, settings, work_dir, conditions)
+        sweeps, variants = plan(settings, args.datasets, conditions)
+        sweep_results, results = run_all(sweeps, variants, paths, work_dir, settings, args.workers, train=not args.no_train)
 
-        variant_jobs, sweep_jobs = plan_jobs(settings, args.datasets)
-        results = run_all(variant_jobs + sweep_jobs, paths, work_dir, settings, args.workers)
-
-    variants = [
-        entry(variant, dataset, overrides, [results[job] for job in variant_jobs if (job.dataset, job.variant) == (dataset, variant)])
+    chosen = {  # only where the whole sweep of that form ran (with --no-train it may not have)
+        choose(sweep_results, dataset, variant)
         for dataset in args.datasets
-        for variant, overrides in VARIANTS.items()
-    ]
-    sweep = []
-    if sweep_jobs:
-        default = next(item for item in variants if (item["dataset"], item["variant"]) == ("synthetic", "fvmr"))
-        sweep.append(entry("sweep default (= fvmr, first seed)", "synthetic", VARIANTS["fvmr"], default["runs"][:1]))
-        sweep += [entry(job.variant, "synthetic", dict(job.overrides), [results[job]]) for job in sweep_jobs]
-        sweep.sort(key=lambda item: (item["config"]["detach_teacher"] is False, item["config"]["distillation_weight"], item["config"]["distillation_temperature"]))
-
+        for variant in GRID_OF
+        if all(job in sweep_results for job in sweeps if (job.dataset, job.variant) == (dataset, variant))
+    }
     wall = time.perf_counter() - started
+    entries = []
     for dataset in args.datasets:
-        print(f"\n### {dataset}: test split, mean ± std over {len(settings.seeds)} seed(s) (chance R@1,IoU=0.5: {chance[dataset]['test']})\n")
-        print(variant_table([item for item in variants if item["dataset"] == dataset]))
-    if sweep:
-        print(f"\n### synthetic: T / λ / detach sweep of the full model, test split, seed {settings.seeds[0]} only\n")
-        print(sweep_table(sweep))
-    load_end = os.getloadavg()[0]
-    print(f"\nwall time {wall / 60:.1f} min, load average at the end {load_end:.1f}")
+        print(f"\n### {dataset}: λ / T / detach chosen on the validation split (seed {settings.seeds[0]}, base condition)\n")
+        print(sweep_table({job: result for job, result in sweep_results.items() if job.dataset == dataset}, chosen))
+        groups = []
+        for condition in conditions[dataset]:
+            alone = [result for job, result in results.items() if (job.dataset, job.condition, job.variant) == (dataset, condition, "student")]
+            for variant in VARIANTS:
+                runs = sorted(
+                    (result for job, result in results.items() if (job.dataset, job.condition, job.variant) == (dataset, condition, variant)
+                     and (variant not in GRID_OF or job.overrides in {c.overrides for c in chosen if c.dataset == dataset})),
+                    key=lambda run: run["seed"],
+                )
+                if runs:
+                    groups.append((condition, variant, runs, alone))
+                    entries.append({"dataset": dataset, "condition": condition, "variant": variant, "runs": runs})
+        print(f"\n### {dataset}: test split, mean ± std over seeds (chance R@1,IoU=0.5: {chance[dataset]['test']})\n")
+        print(variant_table(groups))
+    load_end = os.getloadavg()
+    print(f"\nwall time {wall / 60:.1f} min, load average at the end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
 
     if args.json:
         payload = {
@@ -398,18 +564,17 @@ def main() -> int:
                 **asdict(settings),
                 "model_sizes": MODEL_SIZES,
                 "variants": VARIANTS,
-                "config_defaults": DEFAULT_DISTILLATION,
-                "selection": f"best epoch by validation student {SELECTION_METRIC}; metrics on the test split",
+                "conditions": CONDITIONS,
+                "selection": f"best epoch by validation student {SELECTION_METRIC}; λ / T / detach by the same metric on the sweep; test read once per run",
                 "workers": args.workers,
             },
             "environment": {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "load_average": [load_start, load_end]},
             "chance_r1_iou0.5": chance,
-            "variants": variants,
-            "sweep": sweep,
+            "sweep": [{"dataset": job.dataset, "config": dict(job.overrides), "chosen": job in chosen, **result} for job, result in sweep_results.items()],
+            "variants": entries,
             "wall_seconds": round(wall, 1),
         }
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=1)
+        write_json(Path(args.json), payload)
         print(f"wrote {args.json}")
     return 0
 

@@ -75,25 +75,27 @@ def masked_softmax(logits: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> t
     return torch.softmax(logits, dim=dim) * mask
 
 
-def pool_clips(features: torch.Tensor, lengths: torch.Tensor, num_clips: int) -> torch.Tensor:
-    """L2-normalise clip features and average-pool each video to `num_clips` clips.
+def resample_clips(features: torch.Tensor, lengths: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Average each video's clips to `num_samples` clips, as 2D-TAN's `average_to_fixed_length`.
 
     Args:
-        features: (B, T, D) clip features, video b valid in its first `lengths[b]` rows.
+        features: (B, T, D) clip features, video b valid in its first `lengths[b]` = T_b rows.
         lengths: (B,) number of valid clips per video (>= 1).
 
     Returns:
-        (B, N, D). Clip n averages input clips floor(n T / N) .. ceil((n + 1) T / N) - 1, so videos
-        shorter than N repeat clips instead of failing.
+        (B, S, D). With e_i = min(round(i T_b / S), T_b - 1), sample i averages clips e_i .. e_{i+1} - 1,
+        or is clip e_i when that range is empty (short videos repeat clips; like 2D-TAN, a video
+        longer than S never reaches its last clip). `round` is torch's (half to even), as in 2D-TAN.
     """
-    features = F.normalize(features, dim=-1)
-    if bool((lengths == features.shape[1]).all()):
-        return F.adaptive_avg_pool1d(features.transpose(1, 2), num_clips).transpose(1, 2)
-    pooled = [
-        F.adaptive_avg_pool1d(video[:length].T.unsqueeze(0), num_clips)[0].T
-        for video, length in zip(features, lengths.tolist())
-    ]
-    return torch.stack(pooled)
+    # float32 arithmetic in 2D-TAN's order, so the rounding of the window edges matches it exactly
+    steps = torch.arange(0, num_samples + 1, 1.0, device=features.device) / num_samples
+    lengths = lengths.to(features.device).unsqueeze(1)
+    edges = torch.minimum(torch.round(steps * lengths).long(), lengths - 1)  # (B, S + 1)
+    starts, ends = edges[:, :-1], edges[:, 1:]
+    ends = torch.where(starts < ends, ends, starts + 1)
+    positions = torch.arange(features.shape[1], device=features.device)
+    inside = (positions >= starts.unsqueeze(-1)) & (positions < ends.unsqueeze(-1))  # (B, S, T)
+    return (inside.to(features.dtype) / (ends - starts).unsqueeze(-1).to(features.dtype)) @ features
 
 
 def span_mean(words: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
@@ -112,20 +114,32 @@ def span_mean(words: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
 
 
 class FVMRVideoEncoder(nn.Module):
-    """Clip features -> moment features m_ab of every valid proposal (2D-TAN "pool" map)."""
+    """Clip features -> moment features m_ab of every valid proposal: 2D-TAN's frame layer, its "pool"
+    moment map and (optionally) its masked MapConv stack, on the video alone."""
 
     def __init__(self, config: FVMRConfig):
         super().__init__()
         self.num_clips = config.num_clips
-        self.projection = nn.Linear(config.video_feature_dim, config.hidden_size)
-        kernel = config.video_conv_kernel_size
+        self.num_sample_clips = config.num_sample_clips
+        self.projection = nn.Linear(config.video_feature_dim, config.hidden_size)  # 2D-TAN's 1x1 vis_conv
+        # 2D-TAN pads the first layer by L (k - 1) / 2 and no other, so the map returns to N x N at the end
+        kernel, layers = config.video_conv_kernel_size, config.video_conv_layers
         self.convs = nn.ModuleList(
-            nn.Conv2d(config.hidden_size, config.hidden_size, kernel, padding=kernel // 2)
-            for _ in range(config.video_conv_layers)
+            nn.Conv2d(config.hidden_size, config.hidden_size, kernel, padding=layers * (kernel - 1) // 2 if layer == 0 else 0)
+            for layer in range(layers)
         )
         # Plain tensors, not buffers: they are derived from the config and never saved.
         self.proposals = valid_proposals(config.num_clips, config.pooling_counts)  # (K, 2)
         self.proposal_mask = valid_proposal_mask(config.num_clips, config.pooling_counts)  # (N, N)
+
+    def pool_clips(self, video_features: torch.Tensor, video_lengths: torch.Tensor) -> torch.Tensor:
+        """2D-TAN's order: L2-normalise, resample to S clips, project + ReLU, average-pool by S / N.
+
+        (B, T, D) features with (B,) valid lengths -> (B, N, H) clip features.
+        """
+        samples = resample_clips(F.normalize(video_features, dim=-1), video_lengths, self.num_sample_clips)
+        clips = torch.relu(self.projection(samples))  # (B, S, H)
+        return clips.view(clips.shape[0], self.num_clips, -1, clips.shape[-1]).mean(2)
 
     def moment_max_pool(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, N, H) clip features -> (B, K, H): max over clips a..b for each proposal (a, b)."""
@@ -141,20 +155,30 @@ class FVMRVideoEncoder(nn.Module):
                 moments[:, selected] = window_max[:, starts[selected]]
         return moments
 
+    def map_conv(self, moment_map: torch.Tensor) -> torch.Tensor:
+        """2D-TAN's MapConv: (B, H, N, N) map, zero outside the valid proposals -> (B, H, N, N).
+
+        Each layer: x = ReLU(conv(x)) / c, where c counts the cells of the current mask under the
+        kernel window (x = 0 where c = 0); the mask then becomes c > 0, so it grows layer by layer.
+        """
+        mask = self.proposal_mask.to(moment_map.device, moment_map.dtype)[None, None]  # (1, 1, N, N)
+        for conv in self.convs:
+            moment_map = torch.relu(conv(moment_map))
+            ones = mask.new_ones(1, 1, *conv.kernel_size)
+            count = torch.round(F.conv2d(mask, ones, stride=conv.stride, padding=conv.padding, dilation=conv.dilation))
+            moment_map = moment_map * torch.where(count > 0, 1 / count.clamp(min=1), torch.zeros_like(count))
+            mask = (count > 0).to(mask.dtype)
+        return moment_map
+
     def forward(self, video_features: torch.Tensor, video_lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, D) features with (B,) valid lengths -> (B, K, H) moment features."""
-        clips = torch.relu(self.projection(pool_clips(video_features, video_lengths, self.num_clips)))
-        moments = self.moment_max_pool(clips)
+        moments = self.moment_max_pool(self.pool_clips(video_features, video_lengths))
         if len(self.convs) == 0:
             return moments
         starts, ends = self.proposals[:, 0].to(moments.device), self.proposals[:, 1].to(moments.device)
-        batch, num_clips, hidden = clips.shape
-        moment_map = moments.new_zeros(batch, hidden, num_clips, num_clips)
+        moment_map = moments.new_zeros(moments.shape[0], moments.shape[2], self.num_clips, self.num_clips)
         moment_map[:, :, starts, ends] = moments.transpose(1, 2)
-        mask = self.proposal_mask.to(moments.device, moments.dtype)
-        for conv in self.convs:
-            moment_map = torch.relu(conv(moment_map)) * mask
-        return moment_map[:, :, starts, ends].transpose(1, 2)
+        return self.map_conv(moment_map)[:, :, starts, ends].transpose(1, 2)
 
 
 class FVMRTextEncoder(nn.Module):
@@ -293,14 +317,18 @@ class FVMRModel(FVMRPreTrainedModel):
         self.moment_projection = nn.Linear(config.hidden_size, config.joint_dim)  # φ_m
         self.query_projection = nn.Linear(2 * config.lstm_hidden_size, config.joint_dim)  # φ_s
         if config.use_teacher:
-            self.semantic_extractor = FVMRSemanticExtractor(config)
-            self.semantic_projection = nn.Linear(config.semantic_dim, config.joint_dim)  # φ_u
-            self.fusion = nn.Sequential(  # φ_fuse
-                nn.Linear(config.joint_dim, config.fusion_hidden_size),
-                nn.ReLU(),
-                nn.Dropout(config.dropout),
-                nn.Linear(config.fusion_hidden_size, 1),
-            )
+            # Paired seeds: `post_init` initialises the student's modules (registered first) before the
+            # teacher's, and the RNG is restored after the teacher's constructors, so with one seed the
+            # student starts from the same weights with and without a teacher.
+            with torch.random.fork_rng(devices=[]):
+                self.semantic_extractor = FVMRSemanticExtractor(config)
+                self.semantic_projection = nn.Linear(config.semantic_dim, config.joint_dim)  # φ_u
+                self.fusion = nn.Sequential(  # φ_fuse
+                    nn.Linear(config.joint_dim, config.fusion_hidden_size),
+                    nn.ReLU(),
+                    nn.Dropout(config.dropout),
+                    nn.Linear(config.fusion_hidden_size, 1),
+                )
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -442,6 +470,7 @@ class FVMRModel(FVMRPreTrainedModel):
                     student_scores,
                     teacher_scores.detach() if self.config.detach_teacher else teacher_scores,
                     self.config.distillation_temperature,
+                    self.config.distillation_loss,
                 )
                 loss = loss + loss_teacher + self.config.distillation_weight * loss_distillation
             if self.config.cross_video_weight > 0:
@@ -476,10 +505,33 @@ class FVMRModel(FVMRPreTrainedModel):
             )
 
 
-def distillation_loss(student_scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float) -> torch.Tensor:
-    """L_dis = CE(softmax(q / T), softmax(p / T)), averaged over the batch. (B, K) logits -> scalar."""
+def log1m_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """log(1 − softmax(logits)) over the last dim, stable also where the softmax is close to 1."""
+    # at the largest logit 1 − s is the sum of the other probabilities: take its log without cancelling
+    top = logits.argmax(-1, keepdim=True)
+    log_one_minus = torch.log1p(-torch.softmax(logits, dim=-1).scatter(-1, top, 0.0))
+    others = logits.scatter(-1, top, float("-inf"))
+    log_rest = torch.logsumexp(others, -1, keepdim=True) - torch.logsumexp(logits, -1, keepdim=True)
+    return log_one_minus.scatter(-1, top, log_rest)
+
+
+def distillation_loss(
+    student_scores: torch.Tensor, teacher_scores: torch.Tensor, temperature: float, form: str = "paper"
+) -> torch.Tensor:
+    """L_dis(p, q) with s = softmax(p / T) (student) and t = softmax(q / T) (teacher, the target).
+
+    (B, K) logits over the K valid proposals -> scalar, averaged over the batch.
+    form "paper": the paper's L_ce on the two distributions, −(1/K) Σ_i [t_i log s_i + (1 − t_i) log(1 − s_i)].
+    form "hinton" (our deviation): −Σ_i t_i log s_i, about K times larger in gradient.
+    """
+    student = student_scores / temperature
     target = torch.softmax(teacher_scores / temperature, dim=-1)
-    return -(target * torch.log_softmax(student_scores / temperature, dim=-1)).sum(-1).mean()
+    log_s = torch.log_softmax(student, dim=-1)
+    if form == "hinton":
+        return -(target * log_s).sum(-1).mean()
+    if form != "paper":
+        raise ValueError(f"Unknown distillation loss form {form!r}; use 'paper' or 'hinton'.")
+    return -(target * log_s + (1 - target) * log1m_softmax(student)).mean(-1).mean()
 
 
 def same_video_pairs(video_features: torch.Tensor, lengths: torch.Tensor, durations: torch.Tensor) -> torch.Tensor:

@@ -77,18 +77,19 @@ def test_soft_bce_and_total_loss_by_hand(setup):
     )
 
 
-def test_distillation_loss_by_hand():
+def test_hinton_distillation_loss_by_hand_with_two_proposals():
+    # (with K = 2 the paper form gives the same values; tests/test_paper_fidelity.py pins it at K = 3)
     student = torch.tensor([[0.0, math.log(3.0)]])
     teacher = torch.tensor([[0.0, 0.0]])
     # target [1/2, 1/2]; softmax(p) = [1/4, 3/4]
-    assert float(distillation_loss(student, teacher, 1.0)) == pytest.approx(-(0.5 * math.log(0.25) + 0.5 * math.log(0.75)))
+    assert float(distillation_loss(student, teacher, 1.0, "hinton")) == pytest.approx(-(0.5 * math.log(0.25) + 0.5 * math.log(0.75)))
     # T = 2: softmax(p / 2) = [1, sqrt 3] / (1 + sqrt 3)
     low, high = 1 / (1 + math.sqrt(3)), math.sqrt(3) / (1 + math.sqrt(3))
-    assert float(distillation_loss(student, teacher, 2.0)) == pytest.approx(-(0.5 * math.log(low) + 0.5 * math.log(high)))
+    assert float(distillation_loss(student, teacher, 2.0, "hinton")) == pytest.approx(-(0.5 * math.log(low) + 0.5 * math.log(high)))
     # a non-uniform teacher is softened by the same T: q = [0, log 4] -> softmax(q / 2) = [1/3, 2/3]
     teacher = torch.tensor([[0.0, math.log(4.0)]])
-    assert float(distillation_loss(student, teacher, 1.0)) == pytest.approx(-(0.2 * math.log(0.25) + 0.8 * math.log(0.75)))
-    assert float(distillation_loss(student, teacher, 2.0)) == pytest.approx(-(math.log(low) + 2 * math.log(high)) / 3)
+    assert float(distillation_loss(student, teacher, 1.0, "hinton")) == pytest.approx(-(0.2 * math.log(0.25) + 0.8 * math.log(0.75)))
+    assert float(distillation_loss(student, teacher, 2.0, "hinton")) == pytest.approx(-(math.log(low) + 2 * math.log(high)) / 3)
 
 
 def test_hierarchical_attention_matches_the_equations_on_a_two_verb_tree():

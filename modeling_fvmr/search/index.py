@@ -59,6 +59,7 @@ EMBEDDING_CONFIG_KEYS = (
     "model_type",
     "video_feature_dim",
     "num_clips",
+    "num_sample_clips",
     "pooling_counts",
     "hidden_size",
     "video_conv_layers",
