@@ -86,7 +86,7 @@ def test_evaluate_corpus_matches_a_brute_force_ranking():
         (found[0][0].video_id, found[0][0].start, found[0][0].end),  # the top moment: a hit at R@1
         (found[1][2].video_id, found[1][2].start, found[1][2].end),  # the third: a hit at R@3 only
         (other[found[2][0].video_id], found[2][0].start, found[2][0].end),  # the top span, in another video
-        ("v3", 0.0, 2.0),
+        (found[3][0].video_id, 0.0, 2.0),  # the best video (VR hit at 1), whatever the span
         ("v1", 6.0, 8.0),
     ]
     metrics = evaluate_corpus(index, queries, ground_truth, recall_at=(1, 3), iou_thresholds=(0.5,), batch_size=2)
