@@ -80,8 +80,10 @@ def write_synthetic_video(
 ) -> Path:
     """Encode one video: a frame every 1 / fps seconds showing the event on screen at that time."""
     import av
+    from av.video.reformatter import VideoReformatter
 
     idle, scenes = draw_scenes(video, tiles)
+    to_yuv = VideoReformatter()  # one colour-conversion context for the whole video
     rng = np.random.default_rng([seed, int(video.video_id.rsplit("-", 1)[-1])])
     times_ms = np.arange(0, int(round(video.duration * 1000)), int(round(1000 / fps)))
     ends_ms = np.append(times_ms[1:], int(round(video.duration * 1000)))
@@ -102,7 +104,7 @@ def write_synthetic_video(
             seconds = time_ms / 1000
             shown = next((scene for scene, (start, end) in zip(scenes, video.spans) if start <= seconds < end), idle)
             noisy = np.clip(shown + rng.normal(0.0, noise, shown.shape), 0, 255).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(noisy, format="rgb24")
+            frame = to_yuv.reformat(av.VideoFrame.from_ndarray(noisy, format="rgb24"), format="yuv420p")
             frame.pts, frame.time_base = time_ms, Fraction(1, 1000)
             mux(stream.encode(frame))
         mux(stream.encode())

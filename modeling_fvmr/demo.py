@@ -83,7 +83,7 @@ def _search_files(model_dir: Path, videos: dict[str, Path], test_queries: list, 
     print(format_metrics_table({"student (corpus)": corpus}))
 
 
-def run_demo(output_dir: str = "outputs/demo", seed: int = 0, epochs: int = 25, overwrite: bool = False) -> dict:
+def run_demo(output_dir: str = "outputs/demo", seed: int = 0, epochs: int = 15, overwrite: bool = False) -> dict:
     """Render, extract, build, train, evaluate, reload and search video files; returns the test metrics."""
     started = time.monotonic()
     output = check_output_folder(output_dir, overwrite)

@@ -224,9 +224,11 @@ def _quarter_turns(rotation) -> int:
     return int(round(rotation / 90)) % 4
 
 
-def _upright(frame) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a decoded frame, turned as the file's display matrix says."""
-    image = frame.to_ndarray(format="rgb24")
+def _upright(frame, reformatter) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a decoded frame, turned as the file's display matrix says. `reformatter`
+    (one `av.video.reformatter.VideoReformatter` per video) keeps its colour-conversion context: a
+    frame's own `to_ndarray(format=...)` builds a new one each time, 16x slower on small frames."""
+    image = reformatter.reformat(frame, format="rgb24").to_ndarray()
     turns = _quarter_turns(frame.rotation)
     return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
 
@@ -242,8 +244,10 @@ def iter_sampled_frames(
     when the frames end well before the header's `duration` (seconds; a truncated file).
     """
     import av
+    from av.video.reformatter import VideoReformatter
 
     container, stream = _open(path)
+    reformatter = VideoReformatter()
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     pending, indices, frames = 0, [], []
     previous = None  # (RGB array or None, the av frame)
@@ -253,7 +257,7 @@ def iter_sampled_frames(
         nonlocal pending, previous
         image = None
         while pending < len(times) and times[pending] < until - _TIME_EPSILON:
-            image = _upright(frame) if image is None else image
+            image = _upright(frame, reformatter) if image is None else image
             indices.append(pending)
             frames.append(image)
             pending += 1

@@ -95,7 +95,10 @@ def _copy_packets(container, stream, start: float, end: float, target: Path) -> 
 
 
 def _reencode(container, stream, start: float, end: float, target: Path, rotation: int = 0) -> None:
+    from av.video.reformatter import VideoReformatter
+
     _seek(container, stream, start)
+    to_yuv = VideoReformatter()
     rate = stream.average_rate or 25
     with av.open(str(target), "w") as output:
         encoded = output.add_stream("libx264", rate=rate)
@@ -113,7 +116,7 @@ def _reencode(container, stream, start: float, end: float, target: Path, rotatio
                 break
             first = frame.pts if first is None else first
             frame.pts = frame.pts - first
-            for packet in encoded.encode(frame.reformat(format="yuv420p")):
+            for packet in encoded.encode(to_yuv.reformat(frame, format="yuv420p")):
                 output.mux(packet)
         for packet in encoded.encode():
             output.mux(packet)
