@@ -63,7 +63,7 @@ def _search_files(model_dir: Path, videos: dict[str, Path], test_queries: list, 
         print(f"\nquery: {query.sentence!r}\n  video file {videos[video.video_id]} ({video.duration:.1f} s), "
               f"ground truth [{query.start:.1f}s, {query.end:.1f}s]")
         for rank, moment in enumerate(moments, 1):
-            print(f"  {rank}. [{moment['start']:5.1f}s, {moment['end']:5.1f}s]  score {moment['score']:.3f}")
+            print(f"  {rank}. [{moment['start']:5.1f}s, {moment['end']:5.1f}s]  probability {moment['score']:.3g}")
     video, query = test_queries[0]
     best = finder(query.sentence, video=str(videos[video.video_id]), top_k=1)[0]
     clip, method = write_clip(videos[video.video_id], best["start"], best["end"], clips_dir, overwrite=True)
