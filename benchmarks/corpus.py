@@ -44,11 +44,7 @@ sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 
 import torch  # noqa: E402
 
-from datasets_scripts.building import build_moment_retrieval  # noqa: E402
-from datasets_scripts.charades_sta import INFO as CHARADES_INFO  # noqa: E402
-from datasets_scripts.charades_sta import read_charades_sta  # noqa: E402
-from datasets_scripts.simulation import stable_hash  # noqa: E402
-from datasets_scripts.synthetic import write_synthetic_world  # noqa: E402
+from accuracy import build_charades, build_synthetic  # noqa: E402  (the same datasets as benchmarks/accuracy.py)
 from modeling_fvmr.evaluation import corpus_metric_name, evaluate_model_on_dataset, metric_name, video_metric_name  # noqa: E402
 
 MODEL_SIZES = {  # as benchmarks/accuracy.py and the demo
@@ -63,7 +59,6 @@ WITHIN = [metric_name(1, 0.5), metric_name(1, 0.7), metric_name(5, 0.5)]
 CORPUS = [corpus_metric_name(n, 0.5) for n in (1, 5, 10, 100)] + [corpus_metric_name(1, 0.7)]
 VIDEO = [video_metric_name(n) for n in (1, 5, 10)]
 SELECTION_METRIC = metric_name(1, 0.5)
-CHARADES_VALIDATION_MODULO = 10
 RESULT_NAME = "corpus_result.json"  # each finished run's test metrics, in its folder
 
 
@@ -89,26 +84,6 @@ def variants(settings: Settings) -> dict[str, dict]:
     return named
 
 
-def build_synthetic(output_dir: Path, settings: Settings) -> Path:
-    write_synthetic_world(output_dir, num_videos=dict(settings.synthetic_videos), queries_per_video=2, feature_dim=128, seed=0)
-    return output_dir
-
-
-def build_charades(annotations_dir: Path, output_dir: Path, settings: Settings) -> Path:
-    """Charades-STA, simulated features, spaCy trees; validation = held-out official train videos."""
-    records = read_charades_sta(annotations_dir)
-    held_out = [stable_hash(record.video_id) % CHARADES_VALIDATION_MODULO == 0 for record in records["train"]]
-    splits = {
-        "train": [record for record, hold in zip(records["train"], held_out) if not hold],
-        "validation": [record for record, hold in zip(records["train"], held_out) if hold],
-        "test": records["test"],
-    }
-    info = replace(
-        CHARADES_INFO,
-        split_files={**CHARADES_INFO.split_files, "validation": f"charades_sta_train.txt, videos whose id hashes to 0 mod {CHARADES_VALIDATION_MODULO}"},
-    )
-    build_moment_retrieval(info, splits, output_dir, features="simulated", tree_parser="spacy", limit=settings.charades_limit, feature_dim=128, seed=0)
-    return output_dir
 
 
 def run_job(dataset: str, overrides: dict, seed: int, output_dir: str, settings: Settings) -> dict:
