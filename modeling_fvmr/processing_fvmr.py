@@ -32,7 +32,7 @@ def normalize_role(role: str) -> str:
 
 def pad_video_features(video_features: Sequence) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack variable-length (T_i, D) clip features into (B, T_max, D) float32 and a (B, T_max) mask."""
-    videos = [torch.as_tensor(np.asarray(video), dtype=torch.float32) for video in video_features]
+    videos = [torch.from_numpy(np.array(video, dtype=np.float32)) for video in video_features]  # a copy: memory-mapped rows are read-only
     for index, video in enumerate(videos):
         if video.dim() != 2:
             raise ValueError(f"video_features[{index}] must have shape (clips, dim), got {tuple(video.shape)}.")
