@@ -15,6 +15,7 @@ from transformers import AutoProcessor, pipeline
 
 from modeling_fvmr import FVMRConfig, FVMRModel, FVMRProcessor, MomentIndex, build_word_tokenizer, retrieval
 from modeling_fvmr.search import exact
+from modeling_fvmr.search import index as index_module
 from modeling_fvmr.temporal_map import decode_moments
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,6 +118,11 @@ def test_search_looks_deeper_when_nms_suppresses_candidates(index, model_and_pro
 
     monkeypatch.setattr(exact, "top_scores", spy)
     one_video = tuple([values[0]] for values in videos)
+    found = index.search(QUERIES[1], top_k=5, video_id="video0", nms_threshold=0.0)
+    assert_same_moments(found, brute_force(model, processor, QUERIES[1], one_video, 5, 0.0))
+    assert counts == [index.num_proposals]  # a small search ranks all its rows in one pass
+    counts.clear()
+    monkeypatch.setattr(index_module, "WHOLE_RANKING_ROWS", 0)  # as a search over a large corpus does
     found = index.search(QUERIES[1], top_k=5, video_id="video0", nms_threshold=0.0)
     assert_same_moments(found, brute_force(model, processor, QUERIES[1], one_video, 5, 0.0))
     assert counts[0] < counts[-1] == index.num_proposals

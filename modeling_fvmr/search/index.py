@@ -54,6 +54,9 @@ ANN_FILE_NAME = "ann.faiss"
 INDEX_FORMAT_VERSION = 2  # 2 added dtype and ann; version 1 folders (float32, no ANN) still load
 READABLE_FORMAT_VERSIONS = (1, 2)
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+# searches over at most this many rows (one video, a few videos) rank all of them at once: a sort of a
+# few thousand scores costs less than a second pass when NMS empties a short candidate prefix
+WHOLE_RANKING_ROWS = 4096
 # Config fields that change what `encode_video` returns; the rest (text side, loss, NMS) do not.
 EMBEDDING_CONFIG_KEYS = (
     "model_type",
@@ -338,7 +341,8 @@ class MomentIndex:
         query_embeddings = query_embeddings.detach().float().cpu()
         results: list[list[RetrievedMoment] | None] = [None] * len(query_embeddings)
         use_ann = self.ann is not None and rows is None and not exact
-        pending, count = list(range(len(query_embeddings))), min(len(embeddings), max(8 * top_k, 32))
+        count = len(embeddings) if len(embeddings) <= WHOLE_RANKING_ROWS else min(len(embeddings), max(8 * top_k, 32))
+        pending = list(range(len(query_embeddings)))
         while pending:
             if use_ann:
                 scores, candidates = self._ann_candidates(query_embeddings[pending], count)
