@@ -117,7 +117,7 @@ class MomentSearchApp:
         line = f"**#{row + 1}**: `{video_id}` from {moment['start']:.2f} s to {moment['end']:.2f} s (score {moment['score']:.3f})."
         truth = self.index.ground_truth.get(video_id, [])
         if truth:
-            line += " Ground truth of this video: " + "; ".join(f"“{t.sentence}” {t.start:.2f}–{t.end:.2f} s" for t in truth) + "."
+            line += " Annotated in this video: " + "; ".join(f"“{t.sentence}” {t.start:.2f}–{t.end:.2f} s" for t in truth) + "."
         if video_id not in self.sources:
             return figure, None, line + " No video file is known for this video (index video files, or start the app with --videos DIR): the timeline alone."
         from ..video import write_clip
@@ -160,13 +160,13 @@ def build_app(app: MomentSearchApp, title: str = "FVMR: find the moment") -> gra
             query = gr.Textbox(label="Query", placeholder="a person opens the door", scale=4, elem_id="query")
             video = gr.Dropdown([ALL_VIDEOS, *index.video_ids], value=ALL_VIDEOS, label="Video", allow_custom_value=True,
                                 scale=2, elem_id="video")  # fmt: skip
-            top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top k", scale=1, elem_id="top-k")
+            top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top k", scale=2, elem_id="top-k")
             button = gr.Button("Search", variant="primary", scale=1, elem_id="search-button")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="Top moments (click a row)", interactive=False, elem_id="results")
         selection = gr.Markdown(elem_id="selection")
         with gr.Row():
-            timeline = gr.Plot(label="Timeline", format="png", elem_id="timeline", scale=3)
-            player = gr.Video(label="The selected moment", interactive=False, autoplay=True, elem_id="player", scale=2)
+            timeline = gr.Plot(label="Timeline", show_label=False, format="png", elem_id="timeline", scale=3)
+            player = gr.Video(label="The selected moment", interactive=False, autoplay=True, height=300, elem_id="player", scale=2)
         with gr.Accordion("JSON (as `fvmr search --json`)", open=False):
             results = gr.JSON(label="results", elem_id="json")
         button.click(search, [query, video, top_k], results, api_name="search").then(

@@ -4,7 +4,7 @@ The timeline draws, along the video (seconds on x), the score of the best propos
 instant: a step function, constant between consecutive proposal boundaries, whose value on [t0, t1] is
 the highest student score p (a logit) among the proposals [s, e] with s <= t0 and t1 <= e. The top
 moments are shaded spans numbered by rank; the ground truth (when the index has it) is a band along the
-bottom. Figures are `matplotlib.figure.Figure` objects made without pyplot (no GUI backend, safe in
+bottom (the moments annotated with the query's own sentence; the video's other annotated moments paler). Figures are `matplotlib.figure.Figure` objects made without pyplot (no GUI backend, safe in
 the app's worker threads).
 """
 
@@ -69,6 +69,7 @@ def draw_timeline(
     moments: Sequence[tuple[int, float, float]] = (),
     ground_truth: Sequence[AnnotatedMoment] = (),
     title: str = "",
+    other_annotations: Sequence[AnnotatedMoment] = (),
 ) -> None:
     """Draw one video's timeline on `axes`.
 
@@ -77,7 +78,8 @@ def draw_timeline(
             (K, 2) seconds and (K,) scores, as [`MomentIndex.proposal_scores`] returns them.
         moments: the top moments in this video as (rank, start, end), rank 1-based in the whole result
             list; each is a shaded span with the gid `moment-<rank>`, its rank written at the top.
-        ground_truth: annotated moments, drawn as a band along the bottom (gid `ground-truth-<i>`).
+        ground_truth: the query's annotated moments, a band along the bottom (gid `ground-truth-<i>`).
+        other_annotations: the video's moments annotated for other queries, a paler band (gid `other-<i>`).
     """
     edges, values = best_score_curve(spans, scores)
     axes.stairs(values, edges, baseline=None, color=CURVE_COLOUR, linewidth=1.6, label="best proposal covering t", gid="best-score")
@@ -85,9 +87,11 @@ def draw_timeline(
         axes.axvspan(start, end, color=MOMENT_COLOUR, alpha=0.22, gid=f"moment-{rank}", label="top moments" if number == 0 else None)
         axes.text((start + end) / 2, 0.97, f"#{rank}", transform=axes.get_xaxis_transform(), ha="center", va="top",
                   fontsize=9, color="black")  # fmt: skip
-    for number, truth in enumerate(ground_truth):
-        axes.axvspan(truth.start, truth.end, ymin=0.0, ymax=0.06, color=TRUTH_COLOUR, alpha=0.9, gid=f"ground-truth-{number}",
-                     label="ground truth" if number == 0 else None)  # fmt: skip
+    for name, moments_drawn, alpha, label in (("ground-truth", ground_truth, 0.9, "ground truth"),
+                                              ("other", other_annotations, 0.3, "annotated for other queries")):  # fmt: skip
+        for number, truth in enumerate(moments_drawn):
+            axes.axvspan(truth.start, truth.end, ymin=0.0, ymax=0.06, color=TRUTH_COLOUR, alpha=alpha, gid=f"{name}-{number}",
+                         label=label if number == 0 else None)  # fmt: skip
     axes.set_xlim(0.0, duration)
     axes.set_xlabel("time in the video (s)")
     axes.set_ylabel("score p (logit)")
@@ -125,8 +129,19 @@ def _draw_video(axes: Axes, index: MomentIndex, query: str, video_id: str, momen
     scores, spans = index.proposal_scores(query, video_id)
     ranked = [(rank, m["start"], m["end"]) for rank, m in enumerate(moments, 1) if m["video_id"] == video_id]
     duration = index.durations[index.video_ids.index(video_id)]
-    draw_timeline(axes, duration, spans.numpy(), scores.numpy(), ranked, index.ground_truth.get(video_id, ()),
-                  title=f"{query!r} in {video_id} ({duration:.1f} s)")  # fmt: skip
+    truth, others = split_ground_truth(index.ground_truth.get(video_id, ()), query)
+    draw_timeline(axes, duration, spans.numpy(), scores.numpy(), ranked, truth, title=f"{query!r} in {video_id} ({duration:.1f} s)",
+                  other_annotations=others)  # fmt: skip
+
+
+def split_ground_truth(annotated: Sequence[AnnotatedMoment], query: str) -> tuple[list, list]:
+    """(the moments annotated with this query's sentence, the others); all are the ground truth when
+    none has the query's sentence (case and surrounding spaces ignored)."""
+    key = query.strip().lower()
+    matching = [moment for moment in annotated if moment.sentence.strip().lower() == key]
+    if not matching:
+        return list(annotated), []
+    return matching, [moment for moment in annotated if moment.sentence.strip().lower() != key]
 
 
 def recall_figure(results: dict[str, dict[str, float]], title: str = "Recall against the IoU threshold") -> Figure:
@@ -165,4 +180,4 @@ def save_figure(figure: Figure, path: str, overwrite: bool = False) -> None:
         figure.savefig(staging, dpi=110)
 
 
-__all__ = ["best_score_curve", "draw_timeline", "new_figure", "recall_figure", "require_matplotlib", "save_figure", "search_figure", "timeline_figure"]
+__all__ = ["best_score_curve", "draw_timeline", "new_figure", "recall_figure", "require_matplotlib", "save_figure", "search_figure", "split_ground_truth", "timeline_figure"]
