@@ -85,8 +85,8 @@ def draw_timeline(
     axes.stairs(values, edges, baseline=None, color=CURVE_COLOUR, linewidth=1.6, label="best proposal covering t", gid="best-score")
     for number, (rank, start, end) in enumerate(moments):
         axes.axvspan(start, end, color=MOMENT_COLOUR, alpha=0.22, gid=f"moment-{rank}", label="top moments" if number == 0 else None)
-        axes.text((start + end) / 2, 0.97, f"#{rank}", transform=axes.get_xaxis_transform(), ha="center", va="top",
-                  fontsize=9, color="black")  # fmt: skip
+        axes.text((start + end) / 2, 0.97 - 0.08 * (number % 3), f"#{rank}", transform=axes.get_xaxis_transform(), ha="center",
+                  va="top", fontsize=9, color="black")  # fmt: skip  (staggered: spans with one centre stay readable)
     for name, moments_drawn, alpha, label in (("ground-truth", ground_truth, 0.9, "ground truth"),
                                               ("other", other_annotations, 0.3, "annotated for other queries")):  # fmt: skip
         for number, truth in enumerate(moments_drawn):
