@@ -106,6 +106,8 @@ def _add_evaluate(subparsers) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    import os
+
     from .evaluation import evaluate_model_on_dataset
 
     if args.plot:
@@ -118,7 +120,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         from .app.plots import recall_figure, save_figure
 
-        title = f"Recall against the IoU threshold: {args.model} on {args.dataset} ({args.split})"
+        model_name, data_name = (os.path.basename(os.path.normpath(path)) for path in (args.model, args.dataset))
+        title = f"Recall against the IoU threshold\n{model_name} on {data_name} ({args.split})"
         save_figure(recall_figure(results, title=title), args.plot, overwrite=args.overwrite)
         print(f"Plot: {args.plot}")
     return 0
