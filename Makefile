@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install
+.PHONY: demo test install browser
 install: $(VENV)/.installed
 
 $(VENV)/.installed: setup.py
@@ -18,3 +18,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium for the app's browser test (Debian packages; needs root, as in CI). Without it the
+# test is skipped, except under CI, where it fails.
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)

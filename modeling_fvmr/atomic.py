@@ -1,7 +1,8 @@
 """Outputs that appear whole or not at all, and never silently replace an existing one.
 
-A command writes into a hidden staging sibling (`.NAME.partial`) and renames it into place at the end;
-a kill leaves the old output (or nothing) and a stale staging folder that the next run removes.
+A command writes into a hidden staging sibling (`.NAME.partial`, or `.NAME.partial.SUFFIX` for a file)
+and renames it into place at the end; a kill leaves the old output (or nothing) and a stale staging
+folder or file that the next run removes.
 """
 
 from __future__ import annotations
@@ -53,4 +54,32 @@ def atomic_folder(output: str | os.PathLike, overwrite: bool = False) -> Iterato
     replace_folder(staging, output)
 
 
-__all__ = ["atomic_folder", "check_output_folder", "replace_folder", "staging_folder"]
+def check_output_file(output: str | os.PathLike, overwrite: bool = False) -> Path:
+    """`output` as a Path; ValueError if it is a folder, or exists while `overwrite` is False."""
+    output = Path(output)
+    if output.is_dir():
+        raise ValueError(f"{output} is a folder: give a file path.")
+    if output.exists() and not overwrite:
+        raise ValueError(f"{output} already exists: choose another path or pass --overwrite.")
+    return output
+
+
+@contextlib.contextmanager
+def atomic_file(output: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a hidden sibling path (same suffix) to write; when the block succeeds it replaces `output`.
+
+    ValueError before anything is written if `output` is a folder, or exists while `overwrite` is False.
+    """
+    output = check_output_file(output, overwrite)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.with_name(f".{output.name}.partial{output.suffix}")
+    staging.unlink(missing_ok=True)
+    try:
+        yield staging
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    os.replace(staging, output)
+
+
+__all__ = ["atomic_file", "atomic_folder", "check_output_file", "check_output_folder", "replace_folder", "staging_folder"]

@@ -101,12 +101,29 @@ def _add_evaluate(subparsers) -> None:
     parser.add_argument("--json", help="Write the results as JSON to this path.")
     parser.add_argument("--corpus", action="store_true",
                         help="Also search every query over all videos of the split: VCMR R@{1,5,10,100}, IoU={0.3,0.5,0.7} (right video AND IoU > m) and video R@k.")  # fmt: skip
+    parser.add_argument("--plot", metavar="FILE", help="Draw recall against the IoU threshold (student, teacher, corpus) into FILE (.png, .pdf, .svg).")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing --plot file.")
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    import os
+
     from .evaluation import evaluate_model_on_dataset
 
-    evaluate_model_on_dataset(args.model, args.dataset, split=args.split, batch_size=args.batch_size, json_path=args.json, corpus=args.corpus)
+    if args.plot:
+        from .app.plots import require_matplotlib
+        from .atomic import check_output_file
+
+        check_output_file(args.plot, args.overwrite)  # before the evaluation, not after
+        require_matplotlib()
+    results = evaluate_model_on_dataset(args.model, args.dataset, split=args.split, batch_size=args.batch_size, json_path=args.json, corpus=args.corpus)
+    if args.plot:
+        from .app.plots import recall_figure, save_figure
+
+        model_name, data_name = (os.path.basename(os.path.normpath(path)) for path in (args.model, args.dataset))
+        title = f"Recall against the IoU threshold\n{model_name} on {data_name} ({args.split})"
+        save_figure(recall_figure(results, title=title), args.plot, overwrite=args.overwrite)
+        print(f"Plot: {args.plot}")
     return 0
 
 
@@ -173,13 +190,12 @@ def _add_index(subparsers) -> None:
 
 
 def _run_index(args: argparse.Namespace) -> int:
-    import json
     import os
 
     from .atomic import atomic_folder, check_output_folder
     from .modeling_fvmr import FVMRModel
-    from .retrieval import MomentIndex, load_video_features
-    from .video import find_videos, is_video_path, iter_video_features
+    from .retrieval import MomentIndex, load_ground_truth, load_video_features
+    from .video import index_video_files, is_video_path, write_video_sources
 
     check_output_folder(args.output_dir, args.overwrite)
     model = FVMRModel.from_pretrained(args.model)
@@ -190,15 +206,11 @@ def _run_index(args: argparse.Namespace) -> int:
     if feature_paths:
         video_ids, durations, videos = load_video_features(feature_paths, split=args.split, clip_seconds=args.clip_seconds)
         index.add(videos, durations, video_ids, batch_size=args.batch_size)
+        annotated = load_ground_truth(feature_paths, split=args.split)  # drawn by the app's timeline
+        index.add_ground_truth({video_id: moments for video_id, moments in annotated.items() if video_id in index})
     if video_paths:
-        from .video_features import recorded_recipe
-
-        recipe = recorded_recipe(model.config)
         skipped: dict[str, str] = {}
-        files = {path.stem: path for path in find_videos(video_paths)}
-        for video_id, extracted in iter_video_features(list(files.values()), recipe, device=args.device, batch_size=args.batch_size, skipped=skipped):
-            index.add([extracted.features], [extracted.duration], [video_id], show_progress=False)
-            sources[video_id] = os.path.abspath(files[video_id])
+        sources = index_video_files(index, video_paths, device=args.device, batch_size=args.batch_size, skipped=skipped)
         for reason in skipped.values():
             print(f"Skipped: {reason}", file=sys.stderr)
         if not sources and not feature_paths:
@@ -206,13 +218,10 @@ def _run_index(args: argparse.Namespace) -> int:
     with atomic_folder(args.output_dir, overwrite=args.overwrite) as staging:
         index.save(staging)
         if sources:  # where each video file is, for `fvmr search --cut` and the app
-            (staging / VIDEO_SOURCES).write_text(json.dumps(sources, indent=1) + "\n", encoding="utf-8")
+            write_video_sources(staging, sources)
     megabytes = index.embeddings.numel() * index.embeddings.element_size() / 2**20
     print(f"Indexed {len(index)} videos, {len(index.embeddings)} moments ({megabytes:.1f} MB) -> {args.output_dir}")
     return 0
-
-
-VIDEO_SOURCES = "videos.json"
 
 
 def _add_search(subparsers) -> None:
@@ -226,7 +235,8 @@ def _add_search(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="Print the results as JSON (for scripts) instead of tables.")
     parser.add_argument("--cut", metavar="DIR", help="Write each found moment as a video clip into DIR (needs the video files).")
     parser.add_argument("--videos", metavar="DIR", help="Folder of the source videos (<video_id>.*), when the index does not record them.")
-    parser.add_argument("--overwrite", action="store_true", help="Replace clips that already exist in --cut DIR.")
+    parser.add_argument("--plot", metavar="FILE", help="Draw the timeline of each query's top videos (at most 3) into FILE (.png, .pdf, .svg).")
+    parser.add_argument("--overwrite", action="store_true", help="Replace clips that already exist in --cut DIR, and an existing --plot file.")
 
 
 def _run_search(args: argparse.Namespace) -> int:
@@ -235,22 +245,32 @@ def _run_search(args: argparse.Namespace) -> int:
     from .modeling_fvmr import FVMRModel
     from .processing_fvmr import FVMRProcessor
     from .retrieval import MomentIndex
+    from .search import search_json
+    from .video import read_video_sources
 
+    if args.plot:
+        from .app.plots import require_matplotlib
+        from .atomic import check_output_file
+
+        check_output_file(args.plot, args.overwrite)
+        require_matplotlib()
     model_path = args.model or MomentIndex.read_metadata(args.index)["model_path"]
     if not model_path:
         raise ValueError(f"{args.index} records no model path: give --model.")
     index = MomentIndex.load(args.index, FVMRModel.from_pretrained(model_path), FVMRProcessor.from_pretrained(model_path))
-    results = index.search(args.queries, top_k=args.top_k, video_id=args.video, nms_threshold=args.nms_threshold)
-    payload = [
-        {"query": query, "moments": [{"video_id": m.video_id, "start": m.start, "end": m.end, "score": m.score} for m in moments]}
-        for query, moments in zip(args.queries, results)
-    ]
+    payload = search_json(index, args.queries, top_k=args.top_k, video_id=args.video, nms_threshold=args.nms_threshold)
+    if args.plot:
+        from .app.plots import save_figure, search_figure
+
+        save_figure(search_figure(index, payload), args.plot, overwrite=args.overwrite)
     if args.cut:
-        _cut_moments(payload, _video_sources(args.index, args.videos), args.cut, args.overwrite)
+        _cut_moments(payload, read_video_sources(args.index, args.videos), args.cut, args.overwrite)
     if args.json:
         print(json.dumps(payload, indent=1))
         return 0
-    width = max(len("video"), *(len(moment.video_id) for moments in results for moment in moments))
+    if args.plot:
+        print(f"Plot: {args.plot}")
+    width = max(len("video"), *(len(moment["video_id"]) for entry in payload for moment in entry["moments"]))
     for entry in payload:
         print(f"\n{entry['query']}")
         print(f"{'rank':>4}  {'video':<{width}}  {'start s':>9}  {'end s':>9}  {'score':>9}")
@@ -258,20 +278,6 @@ def _run_search(args: argparse.Namespace) -> int:
             print(f"{rank:>4}  {moment['video_id']:<{width}}  {moment['start']:>9.2f}  {moment['end']:>9.2f}  {moment['score']:>9.4f}"
                   + (f"  -> {moment['clip']}" if "clip" in moment else ""))
     return 0
-
-
-def _video_sources(index_dir: str, videos_dir: str | None) -> dict[str, str]:
-    """video id -> video file: from the index's videos.json, and from `videos_dir` (<video_id>.* files)."""
-    import json
-    from pathlib import Path
-
-    from .video import find_videos
-
-    recorded = Path(index_dir) / VIDEO_SOURCES
-    sources = json.loads(recorded.read_text(encoding="utf-8")) if recorded.is_file() else {}
-    if videos_dir:
-        sources.update({path.stem: str(path) for path in find_videos([videos_dir])})
-    return sources
 
 
 def _cut_moments(payload: list[dict], sources: dict[str, str], output_dir: str, overwrite: bool) -> None:
@@ -288,6 +294,37 @@ def _cut_moments(payload: list[dict], sources: dict[str, str], output_dir: str, 
             path, method = write_clip(sources[moment["video_id"]], moment["start"], moment["end"], output_dir,
                                       video_id=moment["video_id"], overwrite=overwrite)
             moment["clip"], moment["cut"] = str(path), method
+
+
+def _add_app(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "app", help="A web app (Gradio) to search an index by text, see the scores along the video and play the moment.",
+        description="Serve the app on HOST:PORT (no network needed), or write a Space-ready folder with --export.",
+    )
+    parser.add_argument("model", help="Folder of a saved FVMR model and its processor (with --export: its Hub id).")
+    parser.add_argument("--index", metavar="DIR", help="Folder written by `fvmr index` with this model (default: index --videos at start).")
+    parser.add_argument("--videos", metavar="DIR", help="Folder of the source videos (<video_id>.*): the player; indexed at start without --index.")
+    parser.add_argument("--host", default="127.0.0.1", help="Address to serve on (0.0.0.0: every interface).")
+    parser.add_argument("--port", type=int, default=7860, help="Port to serve on.")
+    parser.add_argument("--export", metavar="DIR", help="Write app.py + requirements.txt (+ the index / videos) for a Hugging Face Space instead.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing --export folder.")
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    if args.export:
+        from .app.space import export_space
+
+        folder = export_space(args.model, args.export, index_dir=args.index, videos_dir=args.videos, overwrite=args.overwrite)
+        print(f"Space folder: {folder} (app.py, requirements.txt, README.md{', index/' if args.index else ''}"
+              f"{', videos/' if args.videos else ''}). Run it with `python app.py` in that folder.")
+        return 0
+    from .app.gradio_app import MomentSearchApp, build_app, launch, load_index
+
+    index, sources = load_index(args.model, args.index, args.videos)
+    blocks = build_app(MomentSearchApp(index, sources))
+    print(f"{len(index)} videos, {len(index.embeddings)} moments; video files known for {len(sources)}. Open http://{args.host}:{args.port}")
+    launch(blocks, host=args.host, port=args.port)
+    return 0
 
 
 def _add_recipe_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -443,6 +480,7 @@ COMMANDS = {
     "push-dataset": (_add_push_dataset, _run_push_dataset),
     "index": (_add_index, _run_index),
     "search": (_add_search, _run_search),
+    "app": (_add_app, _run_app),
     "build-dataset": (_add_build_dataset, _run_build_dataset),
     "extract-features": (_add_extract_features, _run_extract_features),
 }
@@ -460,14 +498,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a sub-command. Bad input (a clear ValueError / missing file / Hub refusal) prints one
-    `fvmr <command>: error: ...` line on stderr and returns 1; anything else is a bug and keeps its traceback."""
+    """Run a sub-command. Bad input (a clear ValueError / missing file / Hub refusal / missing optional
+    dependency) prints one `fvmr <command>: error: ...` line on stderr and returns 1; anything else is a
+    bug and keeps its traceback."""
     from huggingface_hub.errors import HfHubHTTPError
 
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
-    except (ValueError, FileNotFoundError, PermissionError, HfHubHTTPError) as error:
+    except (ValueError, FileNotFoundError, PermissionError, HfHubHTTPError, ImportError) as error:
         print(f"fvmr {args.command}: error: {error}", file=sys.stderr)
         return 1
 

@@ -10,7 +10,8 @@
 5. reload it with `transformers.pipeline`, search a test video *file* by text, and cut the best moment
    out of the file as a clip;
 6. index every test video file once and search the whole corpus (trained with cross-video negatives,
-   so scores of different videos are comparable), with corpus-level recall.
+   so scores of different videos are comparable), with corpus-level recall; the index is saved (with
+   where the files are and the test queries as ground truth) for `fvmr search` and `fvmr app`.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from .atomic import check_output_folder
 from .evaluation import evaluate_corpus, format_metrics_table
 from .modeling_fvmr import FVMRModel
 from .processing_fvmr import FVMRProcessor
-from .retrieval import MomentIndex
+from .retrieval import AnnotatedMoment, MomentIndex
 from .training import Trainer
 from .training_args import TrainingArguments
-from .video import extract_features_to_folder, iter_video_features, write_clip
+from .video import extract_features_to_folder, index_video_files, write_clip, write_video_sources
 from .video_features import VideoFeatureRecipe
 
 # Small enough to render, extract and train in about four minutes on 2 CPU cores.
@@ -55,8 +56,9 @@ def _step(message: str, started: float) -> None:
     print(f"\n[{time.monotonic() - started:5.0f} s] {message}")
 
 
-def _search_files(model_dir: Path, videos: dict[str, Path], test_queries: list, clips_dir: Path) -> None:
-    """The pipeline on video files, a clip of the best moment, and a corpus search over the test files."""
+def _search_files(model_dir: Path, videos: dict[str, Path], test_queries: list, clips_dir: Path, index_dir: Path) -> None:
+    """The pipeline on video files, a clip of the best moment, and a corpus search over the test files
+    (the index saved in `index_dir`)."""
     finder = pipeline("video-moment-retrieval", model=str(model_dir), device="cpu")
     for video, query in test_queries[:DEMO_QUERIES]:
         moments = finder(query.sentence, video=str(videos[video.video_id]), top_k=3)
@@ -71,10 +73,14 @@ def _search_files(model_dir: Path, videos: dict[str, Path], test_queries: list, 
 
     model, processor = FVMRModel.from_pretrained(model_dir).eval(), FVMRProcessor.from_pretrained(model_dir)
     index = MomentIndex(model, processor, model_path=str(model_dir))
-    recipe = VideoFeatureRecipe.from_dict(model.config.video_features)
-    for video_id, extracted in iter_video_features(list(videos.values()), recipe, show_progress=False):
-        index.add([extracted.features], [extracted.duration], [video_id], show_progress=False)
-    print(f"\nIndexed the {len(index)} test video files once ({len(index.embeddings)} moments). "
+    sources = index_video_files(index, list(videos.values()), show_progress=False)
+    ground_truth: dict[str, list[AnnotatedMoment]] = {}
+    for test_video, test_query in test_queries:
+        ground_truth.setdefault(test_video.video_id, []).append(AnnotatedMoment(test_query.start, test_query.end, test_query.sentence))
+    index.add_ground_truth(ground_truth)
+    index.save(index_dir)
+    write_video_sources(index_dir, sources)
+    print(f"\nIndexed the {len(index)} test video files once ({len(index.embeddings)} moments) -> {index_dir}. "
           f"The first query against all of them (its video: {video.video_id}):")
     for rank, moment in enumerate(index.search(query.sentence, top_k=3), 1):
         print(f"  {rank}. {moment.video_id} [{moment.start:5.1f}s, {moment.end:5.1f}s]  score {moment.score:6.2f}")
@@ -123,7 +129,7 @@ def run_demo(output_dir: str = "outputs/demo", seed: int = 0, epochs: int = 15, 
     _step("Reloading the model with transformers.pipeline and searching the test video files by text", started)
     test_files = {path.stem: path for path in paths if path.stem.startswith("synthetic-test-")}
     test_queries = [(video, query) for video in synthetic_videos["test"] for query in video.queries]
-    _search_files(model_dir, test_files, test_queries, output / "clips")
+    _search_files(model_dir, test_files, test_queries, output / "clips", output / "index")
     student = results["student"]["R@1,IoU=0.5"]
     print(f"\nR@1,IoU=0.5 = {student:.1f}% on the {report['splits']['test']['rows_kept']} test queries (chance {chance:.1f}%). "
           f"Model in {model_dir} (with its card, README.md, and the recipe that turns a video file into its input). "

@@ -1,4 +1,4 @@
-"""Reading video features for a moment index, and the index itself (kept importable from here).
+"""Reading video features (and a dataset's ground truth) for a moment index, and the index itself (kept importable from here).
 
 The moment index lives in `modeling_fvmr.search` (the index, its exact scan, the FAISS approximate
 backends and the memory-mapped storage); `from modeling_fvmr.retrieval import MomentIndex` keeps
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .search import MomentIndex, RetrievedMoment, model_fingerprint, top_scores
+from .search import AnnotatedMoment, MomentIndex, RetrievedMoment, model_fingerprint, top_scores
 
 
 def load_video_features(
@@ -60,11 +60,28 @@ def load_video_features(
     return video_ids, durations, videos
 
 
+def load_ground_truth(paths: Sequence[str | os.PathLike], split: str | None = None) -> dict[str, list[AnnotatedMoment]]:
+    """video id -> annotated moments (seconds) of the built dataset folders among `paths` that have
+    annotations (`DIR/annotations`: rows video_id, start, end, sentence); other paths are skipped."""
+    moments: dict[str, list[AnnotatedMoment]] = {}
+    for path in map(Path, paths):
+        if not (path / "annotations").is_dir():
+            continue
+        rows = _dataset_split(path / "annotations", split, ("video_id", "start", "end", "sentence"))
+        for row in rows.select_columns(["video_id", "start", "end", "sentence"]):
+            moments.setdefault(row["video_id"], []).append(AnnotatedMoment(row["start"], row["end"], row["sentence"]))
+    return moments
+
+
 def _features_split(path: Path, split: str | None):
     """The `features` Dataset of a built dataset folder (or of a saved features DatasetDict)."""
+    return _dataset_split(path / "features" if (path / "features").is_dir() else path, split, ("video_id", "features"))
+
+
+def _dataset_split(folder: Path, split: str | None, columns: Sequence[str]):
+    """One split of a saved Dataset / DatasetDict folder, checked to have `columns`."""
     from datasets import Dataset, DatasetDict, load_from_disk
 
-    folder = path / "features" if (path / "features").is_dir() else path
     loaded = load_from_disk(str(folder))
     if isinstance(loaded, DatasetDict):
         if split is None and len(loaded) == 1:
@@ -73,11 +90,11 @@ def _features_split(path: Path, split: str | None):
             raise ValueError(f"{folder}: choose a split with --split / split=, one of {sorted(loaded)} (got {split!r}).")
         loaded = loaded[split]
     if not isinstance(loaded, Dataset):
-        raise ValueError(f"{folder} does not hold a features dataset.")
-    missing = [column for column in ("video_id", "features") if column not in loaded.column_names]
+        raise ValueError(f"{folder} does not hold a dataset.")
+    missing = [column for column in columns if column not in loaded.column_names]
     if missing:
-        raise ValueError(f"{folder}: the features dataset lacks columns {missing} (has {loaded.column_names}).")
+        raise ValueError(f"{folder}: the dataset lacks columns {missing} (has {loaded.column_names}).")
     return loaded
 
 
-__all__ = ["MomentIndex", "RetrievedMoment", "model_fingerprint", "top_scores", "load_video_features"]
+__all__ = ["AnnotatedMoment", "MomentIndex", "RetrievedMoment", "model_fingerprint", "top_scores", "load_ground_truth", "load_video_features"]

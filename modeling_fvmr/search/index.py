@@ -19,8 +19,9 @@ are taken 8 × top_k (at least 32) at a time, 4 times more whenever NMS leaves f
 single video this is exactly `temporal_map.decode_moments` on the scores of `FVMRModel.forward`.
 
 Saved indexes are a folder: `index.safetensors` (embeddings, spans; `load(..., mmap=True)` maps the
-file instead of reading it), `index.json` (videos, durations, dtype, ANN settings, fingerprint) and,
-with an ANN, `ann.faiss`. The index remembers which model built it through a fingerprint (a hash of
+file instead of reading it), `index.json` (videos, durations, dtype, ANN settings, fingerprint, and the annotated moments of
+the videos when they came from an annotated dataset: optional, absent in older folders) and, with an
+ANN, `ann.faiss`. The index remembers which model built it through a fingerprint (a hash of
 the config fields and the weights that shape moment embeddings: the video encoder and φ_m); loading
 or extending an index with another model is refused.
 """
@@ -32,7 +33,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -73,6 +74,15 @@ EMBEDDING_MODULE_PREFIXES = ("video_encoder.", "moment_projection.")
 
 
 @dataclass(frozen=True)
+class AnnotatedMoment:
+    """A ground-truth moment of an indexed video (seconds), e.g. one query row of a dataset's annotations."""
+
+    start: float
+    end: float
+    sentence: str
+
+
+@dataclass(frozen=True)
 class RetrievedMoment:
     """One search result: a moment of a video, in seconds, with its student score p (a logit)."""
 
@@ -110,6 +120,7 @@ class MomentIndex:
         embeddings: (M, J) φ_m(m) in `dtype`, M = len(video_ids) × num_proposals, rows grouped by video.
         spans: (M, 2) float32 start / end of each row in seconds.
         video_ids, durations: one entry per video (seconds), in row order.
+        ground_truth: video id -> its annotated moments (`add_ground_truth`), for the videos that have any.
         ann: the approximate candidate search (`build_ann`), None for exact search only.
     """
 
@@ -133,7 +144,11 @@ class MomentIndex:
         self.spans = torch.zeros(0, 2)
         self.video_ids: list[str] = []
         self.durations: list[float] = []
+        self.ground_truth: dict[str, list[AnnotatedMoment]] = {}
         self._position_of: dict[str, int] = {}
+
+    def __contains__(self, video_id: object) -> bool:
+        return video_id in self._position_of
 
     def __len__(self) -> int:
         """Number of videos."""
@@ -228,6 +243,22 @@ class MomentIndex:
         if tuple(proposal_spans.shape) != expected[:2] + (2,):
             raise ValueError(f"proposal_spans must have shape {expected[:2] + (2,)}, got {tuple(proposal_spans.shape)}.")
         self._append(moment_embeddings.float().cpu(), proposal_spans.float().cpu(), video_ids, durations)
+
+    def add_ground_truth(self, moments: dict[str, Iterable[AnnotatedMoment]]) -> None:
+        """Record annotated moments of indexed videos (video id -> moments in seconds); saved with the
+        index and drawn by the app's timeline. Appends to the moments a video already has."""
+        checked = {}
+        for video_id, video_moments in moments.items():
+            if video_id not in self._position_of:
+                raise ValueError(f"Ground truth for {video_id!r}, which is not in the index.")
+            video_moments = [AnnotatedMoment(float(m.start), float(m.end), str(m.sentence)) for m in video_moments]
+            duration = self.durations[self._position_of[video_id]]
+            bad = [m for m in video_moments if not 0 <= m.start < m.end <= duration + 1e-3]
+            if bad:
+                raise ValueError(f"Ground truth of {video_id!r} ({duration:.2f} s): need 0 <= start < end <= duration, got {bad[0]}.")
+            checked[video_id] = video_moments
+        for video_id, video_moments in checked.items():
+            self.ground_truth.setdefault(video_id, []).extend(video_moments)
 
     def _append(self, embeddings: torch.Tensor, spans: torch.Tensor, video_ids: list[str], durations: list[float]) -> None:
         """(V, K, J) embeddings and (V, K, 2) spans of checked new videos -> appended rows (and ANN entries).
@@ -379,6 +410,14 @@ class MomentIndex:
         earlier = torch.arange(scores.shape[1])[None] < positions[:, None]
         return 1 + ((scores > own) | ((scores == own) & earlier)).sum(1)
 
+    @torch.no_grad()
+    def proposal_scores(self, query: str, video_id: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every proposal of one video for one query, before NMS: (K,) float32 student scores p (logits)
+        and (K, 2) start / end in seconds (what the app's timeline draws)."""
+        rows = self._rows_of(video_id)
+        scores = self.embeddings[rows].float() @ self.encode_queries([query])[0]
+        return scores, self.spans[rows]
+
     def _decode(self, scores: torch.Tensor, rows: torch.Tensor, top_k: int, threshold: float) -> list[RetrievedMoment]:
         """Per-video NMS over candidate rows (a prefix of the ranking) -> up to top_k moments.
 
@@ -477,6 +516,10 @@ class MomentIndex:
                 "video_ids": self.video_ids,
                 "durations": self.durations,
             }
+            if self.ground_truth:
+                metadata["ground_truth"] = {
+                    video_id: [asdict(moment) for moment in moments] for video_id, moments in self.ground_truth.items()
+                }
             (staging / INDEX_METADATA_NAME).write_text(json.dumps(metadata, indent=1), encoding="utf-8")
             if path.is_dir():
                 shutil.rmtree(path)
@@ -542,6 +585,11 @@ class MomentIndex:
             index.embeddings, index.spans = embeddings, spans.float()  # not copied: memory-mapped stays mapped
             index.video_ids, index.durations = video_ids, durations
             index._position_of = {video_id: position for position, video_id in enumerate(video_ids)}
+        ground_truth = metadata.get("ground_truth", {})  # absent in folders saved before it existed
+        try:
+            index.add_ground_truth({video_id: [AnnotatedMoment(**m) for m in moments] for video_id, moments in ground_truth.items()})
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path / INDEX_METADATA_NAME}: bad ground_truth ({error}).") from None
         if metadata["ann"] is not None:
             index.ann = AnnIndex.load(path / ANN_FILE_NAME, metadata["ann"])
             if len(index.ann) != len(index.embeddings):
@@ -549,4 +597,4 @@ class MomentIndex:
         return index
 
 
-__all__ = ["MomentIndex", "RetrievedMoment", "model_fingerprint"]
+__all__ = ["AnnotatedMoment", "MomentIndex", "RetrievedMoment", "model_fingerprint"]
