@@ -38,6 +38,14 @@ def pool_clips(features: np.ndarray, max_clips: int | None) -> np.ndarray:
     return ((cumulative[ends] - cumulative[starts]) / (ends - starts)[:, None]).astype(np.float32)
 
 
+def _load_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    """np.load of a feature file (never unpickling); ValueError naming it when it is not a readable .npy array."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable .npy array ({error}).") from None
+
+
 class ClipFeatureFile:
     """Clip features of many videos from one HDF5 file or one folder of `<video_id>.npy` files.
 
@@ -80,7 +88,10 @@ class ClipFeatureFile:
 
     def __enter__(self) -> "ClipFeatureFile":
         if self.layout == "hdf5":
-            self._file = h5py.File(self.path, "r")
+            try:
+                self._file = h5py.File(self.path, "r")
+            except OSError as error:  # h5py's message (e.g. "truncated file") does not name the file
+                raise ValueError(f"{self.path}: not a readable HDF5 file ({error}).") from None
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -108,7 +119,7 @@ class ClipFeatureFile:
             item = self._hdf5_dataset(video_id)
             return 0 if item is None else int(item.shape[0])
         path = self._npy_path(video_id)
-        return int(np.load(path, mmap_mode="r").shape[0]) if path.is_file() else 0
+        return int(_load_npy(path, mmap_mode="r").shape[0]) if path.is_file() else 0
 
     def load(self, video_id: str) -> np.ndarray:
         """(T, D) float32 features of a video; ValueError if absent or not 2-D."""
@@ -118,13 +129,17 @@ class ClipFeatureFile:
             where = f"{self.path}[{self.key_template.format(vid=video_id)!r}]"
         else:
             path = self._npy_path(video_id)
-            array = np.load(path) if path.is_file() else None
+            array = _load_npy(path) if path.is_file() else None
             where = str(path)
         if array is None:
             raise ValueError(f"No features for video {video_id!r} ({where} is missing).")
         if array.ndim != 2:
             raise ValueError(f"{where}: features must have shape (clips, dim), got {array.shape}.")
-        return np.asarray(array, dtype=np.float32)
+        array = np.asarray(array, dtype=np.float32)
+        non_finite = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if non_finite:
+            raise ValueError(f"{where}: {non_finite} of the {array.size} feature values of video {video_id!r} are NaN or infinite.")
+        return array
 
 
 __all__ = ["ClipFeatureFile", "pool_clips", "HDF5_SUFFIXES"]

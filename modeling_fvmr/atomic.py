@@ -53,4 +53,42 @@ def atomic_folder(output: str | os.PathLike, overwrite: bool = False) -> Iterato
     replace_folder(staging, output)
 
 
-__all__ = ["atomic_folder", "check_output_folder", "replace_folder", "staging_folder"]
+def check_output_file(output: str | os.PathLike, overwrite: bool = False) -> Path:
+    """`output` as a Path; ValueError if it is a folder, an existing file while `overwrite` is False, or in a
+    folder that does not exist."""
+    output = Path(output)
+    if output.is_dir():
+        raise ValueError(f"{output} is a folder, not a file.")
+    if output.exists() and not overwrite:
+        raise ValueError(f"{output} already exists: choose another file or pass --overwrite.")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"The folder of {output} does not exist.")
+    return output
+
+
+@contextlib.contextmanager
+def atomic_file(output: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a staging path beside `output`; when the block succeeds it replaces `output`, else it is removed."""
+    output = check_output_file(output, overwrite)
+    staging = output.with_name(f".{output.name}.partial")
+    try:
+        yield staging
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    os.replace(staging, output)
+
+
+def publish_files(staging: Path, output: Path, last: str) -> None:
+    """Move every file of the folder `staging` into the existing folder `output` (replacing files of the same
+    names) and remove `staging`. `last` (e.g. config.json, what makes the folder loadable) is removed from
+    `output` first and moved in last, so a kill in between leaves a folder that does not load, never a mix
+    that does."""
+    (output / last).unlink(missing_ok=True)
+    names = sorted(path.name for path in staging.iterdir() if path.name != last) + [last]
+    for name in names:
+        os.replace(staging / name, output / name)
+    shutil.rmtree(staging)
+
+
+__all__ = ["atomic_file", "atomic_folder", "check_output_file", "check_output_folder", "publish_files", "replace_folder", "staging_folder"]
