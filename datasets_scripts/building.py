@@ -29,6 +29,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 from datasets import Array2D, Dataset, DatasetDict, Features, List, Value
+from datasets.exceptions import DatasetGenerationError
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
@@ -199,7 +200,12 @@ def features_dataset(
             yield {"video_id": video_id, "duration": video_records[0].duration, "features": features}
 
     # a fresh fingerprint: the generator closes over data `datasets` cannot hash, and nothing is cached
-    return Dataset.from_generator(generate, features=video_features_schema(dim), cache_dir=cache_dir, fingerprint=uuid.uuid4().hex)
+    try:
+        return Dataset.from_generator(generate, features=video_features_schema(dim), cache_dir=cache_dir, fingerprint=uuid.uuid4().hex)
+    except DatasetGenerationError as error:  # "An error occurred while generating the dataset": say which
+        if isinstance(error.__cause__, ValueError):
+            raise error.__cause__ from None
+        raise
 
 
 def build_moment_retrieval(

@@ -95,6 +95,8 @@ class TrainingArguments:
                 self.config_overrides = json.loads(self.config_overrides)
             except json.JSONDecodeError as error:
                 raise ValueError(f"config_overrides is not JSON: {error}") from None
+        if not isinstance(self.config_overrides, (dict, type(None))):
+            raise ValueError(f"config_overrides must be a JSON object of FVMRConfig fields, got {self.config_overrides!r}.")
         self.config_overrides = dict(self.config_overrides or {})
         if self.eval_split in NO_SPLIT:
             self.eval_split = None
