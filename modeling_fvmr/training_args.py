@@ -138,8 +138,8 @@ class TrainingArguments:
 
         if self.best_metric not in student_metric_names():
             raise ValueError(
-                f"--best-metric {self.best_metric!r} is not a metric; choose one of {student_metric_names()}"
-                f"{_close_matches(self.best_metric, student_metric_names())}."
+                f"--best-metric {self.best_metric!r} is not a metric{_close_matches(self.best_metric, student_metric_names())}; "
+                f"choose one of {student_metric_names()}."
             )
         self._validate_config_overrides()
 
@@ -163,9 +163,9 @@ def _flag(name: str) -> str:
 
 
 def _close_matches(word: str, choices: list[str]) -> str:
-    """", did you mean 'x' or 'y'?" for the close matches of `word` (difflib), else ""."""
+    """" (did you mean 'x' or 'y'?)" for the close matches of `word` (difflib), else ""."""
     close = difflib.get_close_matches(word, choices, n=3)
-    return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 
 POSITIVE_INTS = (
