@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from modeling_fvmr.video.extraction import read_feature_folder
+from modeling_fvmr.video.extraction import load_feature_array, read_feature_folder
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
@@ -36,14 +36,6 @@ def pool_clips(features: np.ndarray, max_clips: int | None) -> np.ndarray:
     ends = -((-(np.arange(1, max_clips + 1)) * total) // max_clips)  # ceil((n + 1) T / M)
     cumulative = np.concatenate([np.zeros((1, features.shape[1]), np.float64), np.cumsum(features, axis=0, dtype=np.float64)])
     return ((cumulative[ends] - cumulative[starts]) / (ends - starts)[:, None]).astype(np.float32)
-
-
-def _load_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
-    """np.load of a feature file (never unpickling); ValueError naming it when it is not a readable .npy array."""
-    try:
-        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable .npy array ({error}).") from None
 
 
 class ClipFeatureFile:
@@ -119,7 +111,7 @@ class ClipFeatureFile:
             item = self._hdf5_dataset(video_id)
             return 0 if item is None else int(item.shape[0])
         path = self._npy_path(video_id)
-        return int(_load_npy(path, mmap_mode="r").shape[0]) if path.is_file() else 0
+        return int(load_feature_array(path, mmap_mode="r").shape[0]) if path.is_file() else 0
 
     def load(self, video_id: str) -> np.ndarray:
         """(T, D) float32 features of a video; ValueError if absent or not 2-D."""
@@ -129,7 +121,7 @@ class ClipFeatureFile:
             where = f"{self.path}[{self.key_template.format(vid=video_id)!r}]"
         else:
             path = self._npy_path(video_id)
-            array = _load_npy(path) if path.is_file() else None
+            array = load_feature_array(path) if path.is_file() else None
             where = str(path)
         if array is None:
             raise ValueError(f"No features for video {video_id!r} ({where} is missing).")
