@@ -92,7 +92,7 @@ FLOAT_RANGES = {
     "distillation_weight": (0.0, INFINITY, (True, False)),
     "cross_video_weight": (0.0, INFINITY, (True, False)),
     "cross_video_temperature": (0.0, INFINITY, (False, False)),
-    "nms_threshold": (0.0, 1.0, (False, True)),
+    "nms_threshold": (0.0, 1.0, (True, True)),
     "initializer_range": (0.0, INFINITY, (False, False)),
 }
 

@@ -87,10 +87,10 @@ def soft_labels(iou: torch.Tensor, iou_min: float, iou_max: float) -> torch.Tens
 
 
 def check_nms_threshold(threshold: float) -> float:
-    """`threshold`, or ValueError unless it is an IoU in (0, 1] (1 keeps every moment; above 1 would
-    silently turn NMS off, 0 or below would keep only the best)."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise ValueError(f"The NMS threshold must be an IoU in (0, 1] (1 = no suppression), got {threshold!r}.")
+    """`threshold`, or ValueError unless it is an IoU in [0, 1] (1 keeps every moment, 0 keeps only moments
+    that do not overlap a better one; above 1 would silently turn NMS off)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"The NMS threshold must be an IoU in [0, 1] (1 = no suppression), got {threshold!r}.")
     return threshold
 
 

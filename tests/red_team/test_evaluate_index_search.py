@@ -135,8 +135,8 @@ CASES = [
     Case("search-metadata-not-json", "traceback", lambda c: search(c, index=index_copy(c, lambda f: (f / "index.json").write_text("{"))), ("index.json is not valid JSON",), ()),
     Case("search-future-format", "traceback", lambda c: search(c, index=index_copy(c, edit_metadata(format_version=99))), ("format_version 99",), ()),
     Case("search-index-missing", "traceback", lambda c: search(c, index=c.path("nothing")), ("nothing is not a saved moment index",), ()),
-    Case("search-nms-threshold-7", "silent", lambda c: search(c, "--nms-threshold", "7"), ("NMS threshold must be an IoU in (0, 1]", "got 7.0"), ()),
-    Case("search-nms-threshold-0", "silent", lambda c: search(c, "--nms-threshold", "0"), ("NMS threshold must be an IoU in (0, 1]",), ()),
+    Case("search-nms-threshold-7", "silent", lambda c: search(c, "--nms-threshold", "7"), ("NMS threshold must be an IoU in [0, 1]", "got 7.0"), ()),
+    Case("search-nms-threshold-1.5", "silent", lambda c: search(c, "--nms-threshold", "1.5"), ("NMS threshold must be an IoU in [0, 1]", "got 1.5"), ()),
     Case("search-nms-threshold-negative", "silent", lambda c: search(c, "--nms-threshold", "-0.5"), ("got -0.5",), ()),
     Case("search-top-k-zero", "traceback", lambda c: search(c, "--top-k", "0"), ("top_k must be a positive integer, got 0",), ()),
     Case("search-unknown-video", "traceback", lambda c: search(c, "--video", "nope"), ("Unknown video id(s) ['nope']",), ()),
@@ -182,7 +182,7 @@ def test_library_index_search_and_pipeline_flag_unknown_queries(run_dir, index_d
     features = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
     unknown, known = finder(["qwzx", "a person opens the door"], video_features=features, duration=6.0, top_k=2)
     assert all(moment["unknown_query"] for moment in unknown) and all("unknown_query" not in moment for moment in known)
-    with pytest.raises(ValueError, match=r"NMS threshold must be an IoU in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"NMS threshold must be an IoU in \[0, 1\]"):
         finder("a person", video_features=features, duration=6.0, nms_threshold=7)
     with pytest.raises(ValueError, match="6 NaN or infinite values"):
         finder("a person", video_features=np.where(np.arange(48).reshape(6, 8) < 6, np.nan, features), duration=6.0)
@@ -193,7 +193,7 @@ def test_library_index_search_and_pipeline_flag_unknown_queries(run_dir, index_d
     [
         ({"use_teacher": "false"}, "FVMRConfig.use_teacher must be true or false (a JSON boolean), got 'false'"),
         ({"num_clips": 8, "pooling_counts": [15]}, "pooling_counts [15] reach spans of 16 clips but num_clips is 8"),
-        ({"nms_threshold": 7}, "FVMRConfig.nms_threshold must be a number in (0.0, 1.0], got 7"),
+        ({"nms_threshold": 7}, "FVMRConfig.nms_threshold must be a number in [0.0, 1.0], got 7"),
         ({"max_verbs": 2.5}, "FVMRConfig.max_verbs must be a positive integer, got 2.5"),
         ({"role_labels": []}, "role_labels must be a non-empty list of strings"),
         ({"video_features": "clip"}, "video_features must be an object"),
