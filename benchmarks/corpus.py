@@ -110,8 +110,9 @@ def run_job(dataset: str, overrides: dict, seed: int, output_dir: str, settings:
         checkpoints_total_limit=1,
         best_metric=SELECTION_METRIC,
         show_progress=False,
+        overwrite=True,  # a run without its result did not finish: train it again
     )
-    with open(os.path.join(output_dir, "log.txt"), "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with open(f"{output_dir}.log.txt", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         Trainer(args).train()
     result = test_result(output_dir, dataset, seed)
     result["seconds"] = round(time.perf_counter() - started, 1)
@@ -122,7 +123,7 @@ def run_job(dataset: str, overrides: dict, seed: int, output_dir: str, settings:
 
 def test_result(model_dir: str, dataset: str, seed: int) -> dict:
     """The test split read once: within-video and corpus-level metrics of a trained model folder."""
-    with open(os.path.join(model_dir, "log.txt"), "a") as log, contextlib.redirect_stdout(log):
+    with open(f"{model_dir}.log.txt", "a") as log, contextlib.redirect_stdout(log):  # beside the run folder
         test = evaluate_model_on_dataset(model_dir, dataset, split="test", corpus=True)
     return {"seed": seed, "within": test["student"], "corpus": test["corpus"]}
 
