@@ -232,7 +232,8 @@ def subset_train(dataset: Path, fraction: float, output_dir: Path) -> Path:
 def run_job(job: Job, dataset: str, output_dir: str, settings: Settings) -> dict:
     """Train on `dataset` (best epoch by validation student R@1, IoU=0.5), then evaluate once on test.
 
-    Runs in a fresh worker process with one torch thread; the trainer's output goes to `output_dir/log.txt`;
+    Runs in a fresh worker process with one torch thread; the trainer's output goes to `output_dir.log.txt`
+    (beside the run folder, which the trainer wants empty: an unfinished earlier run in it is replaced);
     the result is also written to `output_dir/result.json`.
     """
     torch.set_num_threads(1)
@@ -265,8 +266,9 @@ def run_job(job: Job, dataset: str, output_dir: str, settings: Settings) -> dict
         checkpoints_total_limit=1,
         best_metric=SELECTION_METRIC,
         show_progress=False,
+        overwrite=True,  # a run without result.json did not finish: train it again
     )
-    with open(os.path.join(output_dir, "log.txt"), "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with open(f"{output_dir}.log.txt", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         validation = Trainer(args).train()  # the chosen model on the validation split
         test = evaluate_model_on_dataset(output_dir, dataset, split="test")  # read once, to report
     with open(os.path.join(output_dir, "training_args.json")) as handle:

@@ -97,7 +97,8 @@ def variants(settings: Settings) -> dict[str, dict]:
 
 def run_job(dataset: str, overrides: dict, seed: int, output_dir: str, settings: Settings) -> dict:
     """Train (best epoch by validation within-video R@1, IoU=0.5), then read the validation split (for the
-    choice of μ, τ) and the test split (once, to report)."""
+    choice of μ, τ) and the test split (once, to report). The log goes beside the run folder
+    (`output_dir.log.txt`): the trainer wants the folder empty."""
     torch.set_num_threads(1)
     from transformers.utils import logging as transformers_logging
 
@@ -120,8 +121,9 @@ def run_job(dataset: str, overrides: dict, seed: int, output_dir: str, settings:
         checkpoints_total_limit=1,
         best_metric=SELECTION_METRIC,
         show_progress=False,
+        overwrite=True,  # a run without its result did not finish: train it again
     )
-    with open(os.path.join(output_dir, "log.txt"), "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with open(f"{output_dir}.log.txt", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         Trainer(args).train()
         result = {"seed": seed, "overrides": overrides}
         for split in ("validation", "test"):

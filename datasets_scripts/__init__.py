@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from modeling_fvmr.atomic import check_output_folder
+
 from .activitynet_captions import build_activitynet_captions, read_activitynet_captions
 from .building import SPLITS, BuiltDataset, SourceInfo, build_moment_retrieval, format_report
 from .charades_sta import build_charades_sta, read_charades_sta
@@ -33,6 +35,7 @@ def build_dataset(
     annotations: str | os.PathLike | None = None,
     features: str | os.PathLike | None = None,
     trees: str | None = None,
+    overwrite: bool = False,
     **options,
 ) -> BuiltDataset:
     """Build `source` (one of `SOURCES`) into `output_dir`.
@@ -41,10 +44,13 @@ def build_dataset(
         annotations: the folder of the official files (benchmarks) or the annotation file (custom).
         features: an HDF5 file, a folder of `<video_id>.npy`, or "simulated" (not for synthetic).
         trees: "spacy" (default for real data), "gold" (synthetic only, its default), "none" (no tree column).
+        overwrite: replace an existing non-empty `output_dir` (else a ValueError before any work).
         options: passed on (`build_moment_retrieval`, `build_custom` or `write_synthetic_world` arguments).
     """
     if source not in SOURCES:
         raise ValueError(f"Unknown dataset {source!r}; choose one of {list(SOURCES)}.")
+    check_output_folder(output_dir, overwrite)
+    options["overwrite"] = overwrite
     if source == "synthetic":
         if annotations is not None or features is not None:
             raise ValueError("The synthetic world is generated: give neither annotations nor features.")

@@ -29,15 +29,17 @@ import datasets
 import numpy as np
 import pyarrow as pa
 from datasets import Array2D, Dataset, DatasetDict, Features, List, Value
+from datasets.exceptions import DatasetGenerationError
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
+from modeling_fvmr.atomic import atomic_folder, check_output_folder
 from modeling_fvmr.data import load_moment_retrieval
 from modeling_fvmr.semantic_roles import SemanticRoleTree, tree_features
 
 from .chance import preset_geometry, random_proposal_recall
 from .features import ClipFeatureFile, pool_clips
-from .records import DROP_REASONS, QueryRecord, SplitReport, check_durations, check_spans
+from .records import DROP_REASONS, QueryRecord, SplitReport, check_durations, check_spans, count_duplicates
 from .simulation import SimulatedClipFeatures
 from .trees import TreeParser, describe_tree_parser, parse_trees, resolve_tree_parser, word_tokens
 
@@ -175,6 +177,7 @@ def validate_splits(
         if source is not None:
             rows = check_features(rows, source, clip_seconds, report)
         kept[split] = check_durations(rows, report)
+        count_duplicates(kept[split], report)
         report.rows_kept = len(kept[split])
         report.videos = len(group_by_video(kept[split]))
     empty = [split for split, rows in kept.items() if not rows]
@@ -197,7 +200,12 @@ def features_dataset(
             yield {"video_id": video_id, "duration": video_records[0].duration, "features": features}
 
     # a fresh fingerprint: the generator closes over data `datasets` cannot hash, and nothing is cached
-    return Dataset.from_generator(generate, features=video_features_schema(dim), cache_dir=cache_dir, fingerprint=uuid.uuid4().hex)
+    try:
+        return Dataset.from_generator(generate, features=video_features_schema(dim), cache_dir=cache_dir, fingerprint=uuid.uuid4().hex)
+    except DatasetGenerationError as error:  # "An error occurred while generating the dataset": say which
+        if isinstance(error.__cause__, ValueError):
+            raise error.__cause__ from None
+        raise
 
 
 def build_moment_retrieval(
@@ -212,6 +220,7 @@ def build_moment_retrieval(
     feature_dim: int = 128,
     clip_seconds: float | None = None,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> BuiltDataset:
     """Validate records, attach trees and features, and save the dataset folder.
 
@@ -227,11 +236,13 @@ def build_moment_retrieval(
         feature_dim, seed: size and seed of simulated features.
         clip_seconds: seconds per clip: of simulated features (default `info.simulated_clip_seconds`),
             or to derive a missing duration from real features (T x clip_seconds).
+        overwrite: replace an existing non-empty `output_dir` (else refused, before any work).
 
     Returns:
         The saved dataset, memory-mapped from `output_dir`.
     """
     started = time.perf_counter()
+    check_output_folder(output_dir, overwrite)
     unknown = sorted(set(records_by_split) - set(SPLITS))
     if unknown:
         raise ValueError(f"Unknown split names {unknown}; use {list(SPLITS)}.")
@@ -264,7 +275,7 @@ def build_moment_retrieval(
                 feature_facts["recipe"] = source.recipe.to_dict()
             trees_made = describe_tree_parser(tree_parser if parser is not None else None)
             report = make_report(info, kept, reports, feature_facts, trees_made, limit, time.perf_counter() - started)
-            return save_dataset(Path(output_dir), info, annotations, video_features, report)
+            return save_dataset(Path(output_dir), info, annotations, video_features, report, overwrite=overwrite)
 
 
 def make_report(
@@ -305,17 +316,21 @@ def make_report(
     }
 
 
-def save_dataset(output_dir: Path, info: SourceInfo, annotations: DatasetDict, features: DatasetDict, report: dict) -> BuiltDataset:
-    """Write both configurations, the report and the card; return the dataset read back from disk."""
+def save_dataset(
+    output_dir: Path, info: SourceInfo, annotations: DatasetDict, features: DatasetDict, report: dict, overwrite: bool = False
+) -> BuiltDataset:
+    """Write both configurations, the report and the card into a staging sibling renamed into place (a kill
+    leaves the old folder or none, never a mix); an existing non-empty folder is replaced only with
+    `overwrite`. Returns the dataset read back from disk."""
     from .cards import render_dataset_card
 
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    annotations.save_to_disk(output_dir / "annotations")
-    features.save_to_disk(output_dir / "features")
-    (output_dir / "build_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    card = render_dataset_card(info, report, annotations, features)
-    card.save(output_dir / "README.md")
+    with atomic_folder(output_dir, overwrite) as staging:
+        annotations.save_to_disk(staging / "annotations")
+        features.save_to_disk(staging / "features")
+        (staging / "build_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        card = render_dataset_card(info, report, annotations, features)
+        card.save(staging / "README.md")
     logger.info("Saved %s to %s", info.pretty_name, output_dir)
     loaded_annotations, loaded_features = load_moment_retrieval(output_dir)
     return BuiltDataset(loaded_annotations, loaded_features, report, output_dir, str(card))
@@ -328,7 +343,8 @@ def format_report(report: dict) -> str:
     """
     splits = report["splits"]
     reasons = [reason for reason in DROP_REASONS if any(counts["dropped"][reason] for counts in splits.values())]
-    header = ["split", "read", "kept", "dropped", *reasons, "end_clipped", "videos", "chance R@1,IoU=0.5"]
+    duplicates = ["duplicates"] if any(counts.get("duplicates") for counts in splits.values()) else []
+    header = ["split", "read", "kept", "dropped", *reasons, "end_clipped", *duplicates, "videos", "chance R@1,IoU=0.5"]
     rows = [
         [
             split,
@@ -337,6 +353,7 @@ def format_report(report: dict) -> str:
             sum(counts["dropped"].values()),
             *(counts["dropped"][reason] for reason in reasons),
             counts["end_clipped"],
+            *(counts["duplicates"] for _ in duplicates),
             counts["videos"],
             f"{report['chance_r1_iou0.5']['percent'][split]:.2f}%",
         ]

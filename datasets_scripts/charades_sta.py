@@ -61,7 +61,7 @@ def read_durations(annotations_dir: Path) -> dict[str, float]:
     if not found:
         raise FileNotFoundError(f"No Charades metadata ({' or '.join(DURATION_FILES)}) in {annotations_dir}: they give the video durations.")
     for path in found:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             if not {"id", "length"} <= set(reader.fieldnames or ()):
                 raise ValueError(f"{path}: expected columns 'id' and 'length', found {reader.fieldnames}.")
@@ -76,7 +76,7 @@ def read_split(path: Path, durations: dict[str, float]) -> list[QueryRecord]:
     Blank lines are skipped (they hold no query).
     """
     records = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -20,7 +20,7 @@ from modeling_fvmr.video.extraction import read_feature_folder
 
 from .building import SPLITS, BuiltDataset, SourceInfo, build_moment_retrieval
 from .records import QueryRecord, parse_seconds
-from .video_json import load_json
+from .video_json import unique_keys
 
 REQUIRED_FIELDS = ("video_id", "start", "end", "sentence")
 FORMATS = (".jsonl", ".json", ".csv")
@@ -30,17 +30,17 @@ def _rows(path: Path) -> Iterator[tuple[str, object]]:
     """(origin, row) of each annotation row of a JSONL, JSON or CSV file."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
                 if line.strip():
                     try:
-                        yield f"{path}:{number}", json.loads(line)
+                        yield f"{path}:{number}", json.loads(line, object_pairs_hook=unique_keys(f"{path}:{number}"))
                     except json.JSONDecodeError as error:
                         raise ValueError(f"{path}:{number}: invalid JSON ({error.msg}).") from None
     elif suffix == ".json":
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             try:
-                data = json.load(handle)
+                data = json.load(handle, object_pairs_hook=unique_keys(str(path)))
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path}:{error.lineno}: invalid JSON ({error.msg}).") from None
         if not isinstance(data, list):
@@ -48,7 +48,7 @@ def _rows(path: Path) -> Iterator[tuple[str, object]]:
         for index, row in enumerate(data):
             yield f"{path}[{index}]", row
     elif suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             for row in reader:
                 yield f"{path}:{reader.line_num}", row
@@ -77,6 +77,10 @@ def read_custom(annotations: str | os.PathLike) -> dict[str, list[QueryRecord]]:
         split = row.get("split") or "train"
         if split not in SPLITS:
             raise ValueError(f"{origin}: unknown split {split!r}; use one of {list(SPLITS)}.")
+        if not isinstance(row["sentence"], (str, type(None))):
+            raise ValueError(f"{origin}: sentence must be a string, got {row['sentence']!r}.")
+        if isinstance(row["video_id"], bool) or not isinstance(row["video_id"], (str, int)):
+            raise ValueError(f"{origin}: video_id must be a string, got {row['video_id']!r}.")
         video_id = str(row["video_id"])
         duration = None
         if row.get("duration") not in (None, ""):

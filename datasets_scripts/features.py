@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from modeling_fvmr.video.extraction import read_feature_folder
+from modeling_fvmr.video.extraction import load_feature_array, read_feature_folder
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
@@ -80,7 +80,10 @@ class ClipFeatureFile:
 
     def __enter__(self) -> "ClipFeatureFile":
         if self.layout == "hdf5":
-            self._file = h5py.File(self.path, "r")
+            try:
+                self._file = h5py.File(self.path, "r")
+            except OSError as error:  # h5py's message (e.g. "truncated file") does not name the file
+                raise ValueError(f"{self.path}: not a readable HDF5 file ({error}).") from None
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -108,7 +111,7 @@ class ClipFeatureFile:
             item = self._hdf5_dataset(video_id)
             return 0 if item is None else int(item.shape[0])
         path = self._npy_path(video_id)
-        return int(np.load(path, mmap_mode="r").shape[0]) if path.is_file() else 0
+        return int(load_feature_array(path, mmap_mode="r").shape[0]) if path.is_file() else 0
 
     def load(self, video_id: str) -> np.ndarray:
         """(T, D) float32 features of a video; ValueError if absent or not 2-D."""
@@ -118,13 +121,17 @@ class ClipFeatureFile:
             where = f"{self.path}[{self.key_template.format(vid=video_id)!r}]"
         else:
             path = self._npy_path(video_id)
-            array = np.load(path) if path.is_file() else None
+            array = load_feature_array(path) if path.is_file() else None
             where = str(path)
         if array is None:
             raise ValueError(f"No features for video {video_id!r} ({where} is missing).")
         if array.ndim != 2:
             raise ValueError(f"{where}: features must have shape (clips, dim), got {array.shape}.")
-        return np.asarray(array, dtype=np.float32)
+        array = np.asarray(array, dtype=np.float32)
+        non_finite = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if non_finite:
+            raise ValueError(f"{where}: {non_finite} of the {array.size} feature values of video {video_id!r} are NaN or infinite.")
+        return array
 
 
 __all__ = ["ClipFeatureFile", "pool_clips", "HDF5_SUFFIXES"]

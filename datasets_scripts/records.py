@@ -45,15 +45,31 @@ class QueryRecord:
     duration: float | None
     origin: str
 
+    def __post_init__(self) -> None:
+        check_video_id(self.video_id, self.origin)
+
+
+def check_video_id(video_id: str, origin: str) -> str:
+    """`video_id`, or ValueError when it is empty or looks like a path (a separator, "." or ".."): feature
+    files are found as FOLDER/<video_id>.npy, so a path would read (or name) a file elsewhere."""
+    if not video_id.strip() or any(separator in video_id for separator in ("/", "\\", "\0")) or video_id in (".", ".."):
+        raise ValueError(f"{origin}: video id {video_id!r} is empty or a path; video ids are plain names (no '/', '\\', '..').")
+    return video_id
+
 
 @dataclass
 class SplitReport:
-    """Counts of one split: rows read, kept, dropped by reason, ends clipped, videos kept."""
+    """Counts of one split: rows read, kept, dropped by reason, ends clipped, duplicates, videos kept.
+
+    `duplicates` counts kept rows equal to an earlier kept row of the split (same video, start, end and
+    sentence): they are kept, as the official files have them, and reported.
+    """
 
     rows_read: int = 0
     rows_kept: int = 0
     dropped: Counter = field(default_factory=Counter)
     end_clipped: int = 0
+    duplicates: int = 0
     videos: int = 0
     examples: dict = field(default_factory=dict)  # reason -> origin of its first row
 
@@ -69,6 +85,7 @@ class SplitReport:
             "rows_kept": self.rows_kept,
             "dropped": {reason: self.dropped[reason] for reason in DROP_REASONS},
             "end_clipped": self.end_clipped,
+            "duplicates": self.duplicates,
             "videos": self.videos,
             "first_example": dict(self.examples),
         }
@@ -108,6 +125,17 @@ def check_durations(records: list[QueryRecord], report: SplitReport) -> list[Que
     return kept
 
 
+def count_duplicates(records: list[QueryRecord], report: SplitReport) -> None:
+    """Count rows that repeat an earlier row (video, start, end, sentence) into `report`, with the first one's origin."""
+    seen: set[tuple] = set()
+    for record in records:
+        key = (record.video_id, record.start, record.end, record.sentence)
+        if key in seen:
+            report.duplicates += 1
+            report.examples.setdefault("duplicate", os.path.basename(record.origin))
+        seen.add(key)
+
+
 def find_split_files(annotations_dir: Path, split_files: dict[str, str], pretty_name: str) -> dict[str, Path]:
     """Split -> path of each official split file present in `annotations_dir` (at least one must be)."""
     found = {split: annotations_dir / name for split, name in split_files.items() if (annotations_dir / name).is_file()}
@@ -118,6 +146,8 @@ def find_split_files(annotations_dir: Path, split_files: dict[str, str], pretty_
 
 def parse_seconds(text: str, what: str, origin: str) -> float:
     """float(text), or ValueError naming the field and the origin ("file:line")."""
+    if isinstance(text, bool):
+        raise ValueError(f"{origin}: {what} must be a number, got {text!r}.")
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -127,4 +157,4 @@ def parse_seconds(text: str, what: str, origin: str) -> float:
     return value
 
 
-__all__ = ["QueryRecord", "SplitReport", "POLICY", "DROP_REASONS", "check_spans", "check_durations", "find_split_files", "parse_seconds"]
+__all__ = ["QueryRecord", "SplitReport", "POLICY", "DROP_REASONS", "check_spans", "check_durations", "check_video_id", "count_duplicates", "find_split_files", "parse_seconds"]

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, DatasetDict
 
+from modeling_fvmr.atomic import check_output_folder
 from modeling_fvmr.semantic_roles import Argument, Frame, SemanticRoleTree
 
 from .building import (
@@ -546,16 +547,22 @@ def build_synthetic_world(
 
 
 def write_synthetic_world(
-    output_dir: str | Path, tree_parser: TreeParser | str | None = "gold", video_features: str | Path | None = None, **world_options
+    output_dir: str | Path,
+    tree_parser: TreeParser | str | None = "gold",
+    video_features: str | Path | None = None,
+    overwrite: bool = False,
+    **world_options,
 ) -> BuiltDataset:
     """Build the synthetic world and save it as a dataset folder (annotations/, features/, card, report).
 
     `world_options` are the fields of `SyntheticWorldConfig` (num_videos, queries_per_video, feature_dim, seed, ...).
     `video_features`: a folder written by `fvmr extract-features` from the world's rendered videos
     (`synthetic_video.render_synthetic_videos`) whose features replace the concept-vector features.
+    `overwrite`: replace an existing non-empty `output_dir` (else refused before any work).
     """
+    check_output_folder(output_dir, overwrite)
     annotations, features, report, info = _build(SyntheticWorldConfig(**world_options), tree_parser, video_features)
-    return save_dataset(Path(output_dir), info, annotations, features, report)
+    return save_dataset(Path(output_dir), info, annotations, features, report, overwrite=overwrite)
 
 
 __all__ = [

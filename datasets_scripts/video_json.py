@@ -17,11 +17,27 @@ from .records import QueryRecord, find_split_files, parse_seconds
 TimeBase = Callable[[dict, str], tuple[float, float]]
 
 
+def unique_keys(origin: str) -> Callable[[list[tuple[str, object]]], dict]:
+    """A `json` object_pairs_hook that refuses a key given twice in one object (json keeps the last one
+    silently), naming `origin` and the key."""
+
+    def hook(pairs: list[tuple[str, object]]) -> dict:
+        result = {}
+        for key, value in pairs:
+            if key in result:
+                raise ValueError(f"{origin}: the key {key!r} appears twice in one object (only one can be kept).")
+            result[key] = value
+        return result
+
+    return hook
+
+
 def load_json(path: Path) -> dict:
-    """A JSON object from `path`; ValueError naming the file and line when it does not parse."""
+    """A JSON object from `path` (a UTF-8 BOM is skipped); ValueError naming the file and line when it does
+    not parse, or the key given twice in one object."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        with open(path, encoding="utf-8-sig") as handle:
+            data = json.load(handle, object_pairs_hook=unique_keys(str(path)))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}:{error.lineno}: invalid JSON ({error.msg}, column {error.colno}).") from None
     if not isinstance(data, dict):
@@ -64,4 +80,4 @@ def entry_number(entry: dict, key: str, origin: str) -> float:
     return parse_seconds(entry[key], key, origin)
 
 
-__all__ = ["read_video_json", "read_video_json_splits", "load_json", "entry_number"]
+__all__ = ["read_video_json", "read_video_json_splits", "load_json", "entry_number", "unique_keys"]

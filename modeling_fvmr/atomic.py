@@ -55,23 +55,27 @@ def atomic_folder(output: str | os.PathLike, overwrite: bool = False) -> Iterato
 
 
 def check_output_file(output: str | os.PathLike, overwrite: bool = False) -> Path:
-    """`output` as a Path; ValueError if it is a folder, or exists while `overwrite` is False."""
+    """`output` as a Path; ValueError if it is a folder, an existing file while `overwrite` is False, or in a
+    folder that does not exist."""
     output = Path(output)
     if output.is_dir():
-        raise ValueError(f"{output} is a folder: give a file path.")
+        raise ValueError(f"{output} is a folder, not a file.")
     if output.exists() and not overwrite:
-        raise ValueError(f"{output} already exists: choose another path or pass --overwrite.")
+        raise ValueError(f"{output} already exists: choose another file or pass --overwrite.")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"The folder of {output} does not exist.")
     return output
 
 
 @contextlib.contextmanager
 def atomic_file(output: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a hidden sibling path (same suffix) to write; when the block succeeds it replaces `output`.
+    """Yield a hidden sibling path (same suffix, so writers that infer the format from it work) to write;
+    when the block succeeds it replaces `output`, else it is removed.
 
-    ValueError before anything is written if `output` is a folder, or exists while `overwrite` is False.
+    ValueError before anything is written if `output` is a folder or exists while `overwrite` is False;
+    FileNotFoundError if its folder does not exist.
     """
     output = check_output_file(output, overwrite)
-    output.parent.mkdir(parents=True, exist_ok=True)
     staging = output.with_name(f".{output.name}.partial{output.suffix}")
     staging.unlink(missing_ok=True)
     try:
@@ -82,4 +86,16 @@ def atomic_file(output: str | os.PathLike, overwrite: bool = False) -> Iterator[
     os.replace(staging, output)
 
 
-__all__ = ["atomic_file", "atomic_folder", "check_output_file", "check_output_folder", "replace_folder", "staging_folder"]
+def publish_files(staging: Path, output: Path, last: str) -> None:
+    """Move every file of the folder `staging` into the existing folder `output` (replacing files of the same
+    names) and remove `staging`. `last` (e.g. config.json, what makes the folder loadable) is removed from
+    `output` first and moved in last, so a kill in between leaves a folder that does not load, never a mix
+    that does."""
+    (output / last).unlink(missing_ok=True)
+    names = sorted(path.name for path in staging.iterdir() if path.name != last) + [last]
+    for name in names:
+        os.replace(staging / name, output / name)
+    shutil.rmtree(staging)
+
+
+__all__ = ["atomic_file", "atomic_folder", "check_output_file", "check_output_folder", "publish_files", "replace_folder", "staging_folder"]

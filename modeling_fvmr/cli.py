@@ -73,8 +73,9 @@ def training_arguments_from_cli(args: argparse.Namespace) -> TrainingArguments:
     from .training_args import TrainingArguments
 
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainingArguments)}
-    training_args = TrainingArguments(**values)
-    overrides = training_args.config_overrides
+    overrides = dict(TrainingArguments(**{**values, "config_overrides": None}).config_overrides)  # checks the flags first
+    if values["config_overrides"]:
+        overrides.update(TrainingArguments(**values).config_overrides)
     overrides.update(dict(args.overrides))
     if args.no_teacher:
         overrides["use_teacher"] = False
@@ -82,7 +83,7 @@ def training_arguments_from_cli(args: argparse.Namespace) -> TrainingArguments:
         overrides["distillation_weight"] = args.distillation_weight
     if args.temperature is not None:
         overrides["distillation_temperature"] = args.temperature
-    return training_args
+    return TrainingArguments(**{**values, "config_overrides": overrides})  # validated with the shortcuts merged in
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -102,7 +103,7 @@ def _add_evaluate(subparsers) -> None:
     parser.add_argument("--corpus", action="store_true",
                         help="Also search every query over all videos of the split: VCMR R@{1,5,10,100}, IoU={0.3,0.5,0.7} (right video AND IoU > m) and video R@k.")  # fmt: skip
     parser.add_argument("--plot", metavar="FILE", help="Draw recall against the IoU threshold (student, teacher, corpus) into FILE (.png, .pdf, .svg).")
-    parser.add_argument("--overwrite", action="store_true", help="Replace an existing --plot file.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing --json or --plot file (else refused).")
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -116,7 +117,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
         check_output_file(args.plot, args.overwrite)  # before the evaluation, not after
         require_matplotlib()
-    results = evaluate_model_on_dataset(args.model, args.dataset, split=args.split, batch_size=args.batch_size, json_path=args.json, corpus=args.corpus)
+    results = evaluate_model_on_dataset(args.model, args.dataset, split=args.split, batch_size=args.batch_size, json_path=args.json, corpus=args.corpus, overwrite=args.overwrite)
     if args.plot:
         from .app.plots import recall_figure, save_figure
 
@@ -259,6 +260,9 @@ def _run_search(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.index} records no model path: give --model.")
     index = MomentIndex.load(args.index, FVMRModel.from_pretrained(model_path), FVMRProcessor.from_pretrained(model_path))
     payload = search_json(index, args.queries, top_k=args.top_k, video_id=args.video, nms_threshold=args.nms_threshold)
+    for entry in payload:
+        if entry.get("unknown_query"):
+            print(f"fvmr search: warning: no word of {entry['query']!r} is in the model's vocabulary; its moments mean nothing.", file=sys.stderr)
     if args.plot:
         from .app.plots import save_figure, search_figure
 
@@ -397,6 +401,7 @@ def _add_build_dataset(subparsers) -> None:
     parser.add_argument("--annotations", help="Folder of the official annotation files, or the custom JSONL/JSON/CSV file.")
     parser.add_argument("--features", help="HDF5 file, folder of <video_id>.npy files, or 'simulated'.")
     parser.add_argument("--output-dir", "--output", dest="output_dir", required=True, help="Dataset folder to write.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing dataset folder (else refused).")
     parser.add_argument("--videos", metavar="DIR", help="Video files to extract the features from (with --backbone) instead of --features.")
     _add_recipe_arguments(parser, required=False)
     parser.add_argument("--trees", choices=["spacy", "gold", "none"], help="Semantic role trees: default spacy (gold for synthetic).")
@@ -428,7 +433,7 @@ def _run_build_dataset(args: argparse.Namespace) -> int:
             options["pretty_name"] = args.name
     if args.videos:
         return _build_dataset_from_videos(args, options)
-    built = build_dataset(args.source, args.output_dir, args.annotations, args.features, args.trees, **options)
+    built = build_dataset(args.source, args.output_dir, args.annotations, args.features, args.trees, overwrite=args.overwrite, **options)
     _report_build(args, built)
     return 0
 
@@ -445,7 +450,7 @@ def _build_dataset_from_videos(args: argparse.Namespace, options: dict) -> int:
 
     if args.features or args.source == "synthetic" or not args.backbone:
         raise ValueError("--videos needs --backbone and --clip-seconds, and replaces --features (not for the synthetic world).")
-    output = check_output_folder(args.output_dir)
+    output = check_output_folder(args.output_dir, args.overwrite)
     extracted = output.with_name(f".{output.name}.features")
     shutil.rmtree(extracted, ignore_errors=True)
     try:
@@ -453,7 +458,7 @@ def _build_dataset_from_videos(args: argparse.Namespace, options: dict) -> int:
                                             batch_size=args.frame_batch_size)
         print(result.summary())
         options.pop("clip_seconds", None)  # durations come from the videos
-        built = build_dataset(args.source, output, args.annotations, Path(extracted), args.trees, **options)
+        built = build_dataset(args.source, output, args.annotations, Path(extracted), args.trees, overwrite=args.overwrite, **options)
     finally:
         shutil.rmtree(extracted, ignore_errors=True)
     _report_build(args, built)
@@ -491,23 +496,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="fvmr", description="Fast Video Moment Retrieval (FVMR, ICCV 2021).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"Show the full traceback of an error instead of one line (also: {DEBUG_VARIABLE}=1).")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(subparsers)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run a sub-command. Bad input (a clear ValueError / missing file / Hub refusal / missing optional
-    dependency) prints one `fvmr <command>: error: ...` line on stderr and returns 1; anything else is a
-    bug and keeps its traceback."""
+DEBUG_VARIABLE = "FVMR_DEBUG"
+
+
+def anticipated_errors() -> tuple[type[BaseException], ...]:
+    """Exception classes that mean bad input or a bad environment, not a bug in fvmr: a wrong value or
+    type (ValueError, TypeError, KeyError), a missing / unreadable / damaged file (OSError, EOFError,
+    safetensors' and `datasets`' errors, an unpicklable checkpoint), a missing optional dependency
+    (ImportError with its install hint), a Hub refusal or offline mode
+    (huggingface_hub's errors are OSError / ValueError subclasses), and torch's RuntimeError on tensors
+    that do not fit the model. Anything else (AttributeError, IndexError, AssertionError, ...) is a bug."""
+    import pickle
+
+    from datasets.exceptions import DatasetsError
     from huggingface_hub.errors import HfHubHTTPError
+    from safetensors import SafetensorError
+
+    return (ValueError, TypeError, KeyError, OSError, EOFError, RuntimeError, ImportError, pickle.UnpicklingError,
+            SafetensorError, DatasetsError, HfHubHTTPError)
+
+
+def error_line(command: str, error: BaseException) -> str:
+    """`fvmr COMMAND: error: MESSAGE` on one line; a library's own error class keeps its name (e.g.
+    "SafetensorError: ..."), a KeyError says it is a missing key."""
+    message = str(error)
+    if isinstance(error, KeyError):
+        message = f"missing key {message}"
+    if type(error).__module__ != "builtins":
+        message = f"{type(error).__name__}: {message}"
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    return f"fvmr {command}: error: {message}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a sub-command. Anticipated failures ([`anticipated_errors`]: bad values, missing or damaged files,
+    Hub refusals) print one `fvmr <command>: error: ...` line on stderr and return 1; with `--debug` or
+    FVMR_DEBUG=1 they raise with their traceback. Other exceptions are bugs and always keep their traceback."""
+    import os
 
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_VARIABLE, "").strip().lower() in ("1", "true", "yes")
     try:
         return COMMANDS[args.command][1](args)
-    except (ValueError, FileNotFoundError, PermissionError, HfHubHTTPError, ImportError) as error:
-        print(f"fvmr {args.command}: error: {error}", file=sys.stderr)
+    except anticipated_errors() as error:
+        if debug:
+            raise
+        print(error_line(args.command, error), file=sys.stderr)
         return 1
 
 

@@ -75,6 +75,42 @@ BENCHMARK_PRESETS: dict[str, dict] = {
 }
 SAMPLE_CLIPS = 256  # 2D-TAN resamples every video to 256 clips before the projection
 
+# What `FVMRConfig.validate` checks: integer fields, and number fields with their range (low, high, (low
+# included, high included)).
+POSITIVE_INTS = (
+    "video_feature_dim", "num_clips", "num_sample_clips", "hidden_size", "video_conv_kernel_size", "vocab_size",
+    "word_embedding_dim", "lstm_hidden_size", "lstm_num_layers", "semantic_dim", "max_verbs", "max_arguments",
+    "joint_dim", "fusion_hidden_size",
+)
+NON_NEGATIVE_INTS = ("video_conv_layers", "pad_token_id")
+INFINITY = float("inf")
+FLOAT_RANGES = {
+    "dropout": (0.0, 1.0, (True, False)),
+    "iou_min": (0.0, 1.0, (True, True)),
+    "iou_max": (0.0, 1.0, (True, True)),
+    "distillation_temperature": (0.0, INFINITY, (False, False)),
+    "distillation_weight": (0.0, INFINITY, (True, False)),
+    "cross_video_weight": (0.0, INFINITY, (True, False)),
+    "cross_video_temperature": (0.0, INFINITY, (False, False)),
+    "nms_threshold": (0.0, 1.0, (True, True)),
+    "initializer_range": (0.0, INFINITY, (False, False)),
+}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check(config, name: str, type_ok, expected: str, range_ok=lambda value: True) -> None:
+    """ValueError naming the field and its value unless it has the right type and range."""
+    value = getattr(config, name)
+    if not type_ok(value) or not range_ok(value):
+        raise ValueError(f"FVMRConfig.{name} must be {expected}, got {value!r}.")
+
 
 class FVMRConfig(PretrainedConfig):
     r"""
@@ -203,28 +239,14 @@ class FVMRConfig(PretrainedConfig):
         video_features: dict | None = None,
         **kwargs,
     ):
-        if pooling_counts is None:
+        if pooling_counts is None and _is_int(num_clips):
             pooling_counts = [num_clips - 1]
-        if not iou_min < iou_max:
-            raise ValueError(f"iou_min ({iou_min}) must be smaller than iou_max ({iou_max}).")
-        if num_sample_clips is None:
+        if num_sample_clips is None and _is_int(num_clips) and num_clips > 0:
             num_sample_clips = num_clips * math.ceil(SAMPLE_CLIPS / num_clips)
-        if num_sample_clips % num_clips:
-            raise ValueError(f"num_sample_clips ({num_sample_clips}) must be a multiple of num_clips ({num_clips}).")
-        if video_conv_layers and video_conv_kernel_size % 2 == 0:
-            raise ValueError(f"video_conv_kernel_size must be odd (2D-TAN's MapConv), got {video_conv_kernel_size}.")
-        if distillation_loss not in DISTILLATION_LOSSES:
-            raise ValueError(f"distillation_loss must be one of {DISTILLATION_LOSSES}, got {distillation_loss!r}.")
-        if distillation_temperature <= 0:
-            raise ValueError(f"distillation_temperature must be positive, got {distillation_temperature}.")
-        if cross_video_weight < 0 or cross_video_temperature <= 0:
-            raise ValueError(
-                f"cross_video_weight must be >= 0 and cross_video_temperature > 0, got {cross_video_weight} and {cross_video_temperature}."
-            )
         self.video_feature_dim = video_feature_dim
         self.num_clips = num_clips
         self.num_sample_clips = num_sample_clips
-        self.pooling_counts = list(pooling_counts)
+        self.pooling_counts = list(pooling_counts) if isinstance(pooling_counts, (list, tuple)) else pooling_counts
         self.hidden_size = hidden_size
         self.video_conv_layers = video_conv_layers
         self.video_conv_kernel_size = video_conv_kernel_size
@@ -234,7 +256,7 @@ class FVMRConfig(PretrainedConfig):
         self.lstm_num_layers = lstm_num_layers
         self.use_teacher = use_teacher
         self.semantic_dim = semantic_dim
-        self.role_labels = list(role_labels) if role_labels is not None else list(DEFAULT_ROLE_LABELS)
+        self.role_labels = list(role_labels) if isinstance(role_labels, (list, tuple)) else (role_labels or list(DEFAULT_ROLE_LABELS))
         self.max_verbs = max_verbs
         self.max_arguments = max_arguments
         self.joint_dim = joint_dim
@@ -251,8 +273,45 @@ class FVMRConfig(PretrainedConfig):
         self.nms_threshold = nms_threshold
         self.initializer_range = initializer_range
         self.pad_token_id = pad_token_id
-        self.video_features = dict(video_features) if video_features is not None else None
+        self.video_features = dict(video_features) if isinstance(video_features, dict) else video_features
+        self.validate()
         super().__init__(**kwargs)
+
+    def validate(self) -> None:
+        """Check every field's type and range (called on construction, so also by `from_pretrained`):
+        a ValueError names the field and the value. Booleans must be real booleans (not "false")."""
+        for name in POSITIVE_INTS:
+            _check(self, name, _is_int, "a positive integer", lambda value: value >= 1)
+        for name in NON_NEGATIVE_INTS:
+            _check(self, name, _is_int, "an integer >= 0", lambda value: value >= 0)
+        for name in ("use_teacher", "detach_teacher"):
+            _check(self, name, lambda value: isinstance(value, bool), "true or false (a JSON boolean)")
+        for name, (low, high, closed) in FLOAT_RANGES.items():
+            text = f"a number in {'[' if closed[0] else '('}{low}, {high}{']' if closed[1] else ')'}"
+            _check(self, name, _is_number, text, lambda value: (value >= low if closed[0] else value > low) and (value <= high if closed[1] else value < high))
+        if not self.iou_min < self.iou_max:
+            raise ValueError(f"iou_min ({self.iou_min}) must be smaller than iou_max ({self.iou_max}).")
+        if self.num_sample_clips % self.num_clips:
+            raise ValueError(f"num_sample_clips ({self.num_sample_clips}) must be a multiple of num_clips ({self.num_clips}).")
+        if self.video_conv_layers and self.video_conv_kernel_size % 2 == 0:
+            raise ValueError(f"video_conv_kernel_size must be odd (2D-TAN's MapConv), got {self.video_conv_kernel_size}.")
+        if self.pad_token_id >= self.vocab_size:
+            raise ValueError(f"pad_token_id ({self.pad_token_id}) must be smaller than vocab_size ({self.vocab_size}).")
+        counts = self.pooling_counts
+        if not isinstance(counts, list) or not counts or not all(_is_int(count) and count >= 1 for count in counts):
+            raise ValueError(f"pooling_counts must be a non-empty list of positive integers, got {counts!r}.")
+        reach = sum(count * 2**level for level, count in enumerate(counts))  # the longest span's offset, in clips
+        if reach > self.num_clips - 1:
+            raise ValueError(
+                f"pooling_counts {counts} reach spans of {reach + 1} clips but num_clips is {self.num_clips}: the longest "
+                f"offset (sum of count x 2^level = {reach}) must be at most num_clips - 1 = {self.num_clips - 1}."
+            )
+        if self.distillation_loss not in DISTILLATION_LOSSES:
+            raise ValueError(f"distillation_loss must be one of {DISTILLATION_LOSSES}, got {self.distillation_loss!r}.")
+        if not isinstance(self.role_labels, list) or not self.role_labels or not all(isinstance(label, str) and label for label in self.role_labels):
+            raise ValueError(f"role_labels must be a non-empty list of strings, got {self.role_labels!r}.")
+        if self.video_features is not None and not isinstance(self.video_features, dict):
+            raise ValueError(f"video_features must be an object (dict) or null, got {self.video_features!r}.")
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "FVMRConfig":
@@ -263,4 +322,4 @@ class FVMRConfig(PretrainedConfig):
         return cls(**{**BENCHMARK_PRESETS[name], **overrides})
 
 
-__all__ = ["FVMRConfig", "BENCHMARK_PRESETS", "DEFAULT_ROLE_LABELS", "DISTILLATION_LOSSES"]
+__all__ = ["FVMRConfig", "BENCHMARK_PRESETS", "DEFAULT_ROLE_LABELS", "DISTILLATION_LOSSES", "FLOAT_RANGES"]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, load_from_disk
+from datasets.exceptions import DatasetsError
 from transformers import BatchFeature
 
 from .processing_fvmr import FVMRProcessor
@@ -34,11 +35,19 @@ def load_moment_retrieval(path: str | os.PathLike) -> tuple[DatasetDict, Dataset
         raise FileNotFoundError(
             f"{path} is not a built FVMR dataset: missing {missing}. Build one with `fvmr build-dataset`."
         )
-    annotations, features = (load_from_disk(folder) for folder in folders.values())
+    annotations, features = (_load_saved(folder) for folder in folders.values())
     for name, loaded in (("annotations", annotations), ("features", features)):
         if not isinstance(loaded, DatasetDict):
             raise ValueError(f"{folders[name]} must hold a DatasetDict (one entry per split).")
     return annotations, features
+
+
+def _load_saved(folder: str):
+    """load_from_disk, with the folder named when a file of it is damaged (Arrow's errors do not name it)."""
+    try:
+        return load_from_disk(folder)
+    except (ValueError, OSError, DatasetsError) as error:
+        raise ValueError(f"{folder} cannot be read as a saved dataset ({type(error).__name__}: {error}).") from None
 
 
 def dataset_video_features(path: str | os.PathLike) -> dict | None:

@@ -29,6 +29,11 @@ def metric_name(n: int, iou: float) -> str:
     return f"R@{n},IoU={iou}"
 
 
+def student_metric_names() -> list[str]:
+    """Every within-video metric `evaluate_scores` reports: R@n,IoU=m and mIoU (the choices of --best-metric)."""
+    return [metric_name(n, iou) for n in RECALL_AT for iou in IOU_THRESHOLDS] + ["mIoU"]
+
+
 def corpus_metric_name(n: int, iou: float) -> str:
     return f"VCMR R@{n},IoU={iou}"
 
@@ -279,13 +284,19 @@ def evaluate_model_on_dataset(
     batch_size: int = 64,
     json_path: str | None = None,
     corpus: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """`fvmr evaluate`: load a saved model and a built dataset split, print the metrics table, write JSON.
 
     With `corpus=True` the corpus-level metrics ([`evaluate_corpus_split`]) are added under the key
-    "corpus" (and "corpus_metrics" in the JSON, beside the within-video "metrics").
+    "corpus" (and "corpus_metrics" in the JSON, beside the within-video "metrics"). An existing `json_path`
+    is refused before any work unless `overwrite`; the file is written whole (a staging sibling renamed).
     """
+    from .atomic import atomic_file, check_output_file
     from .data import MomentRetrievalCollator
+
+    if json_path:
+        check_output_file(json_path, overwrite)
 
     model, processor, data = _load_model_and_split(model_path, dataset, split)
     collator = MomentRetrievalCollator(processor, with_trees=data.has_trees and model.config.use_teacher)
@@ -300,8 +311,8 @@ def evaluate_model_on_dataset(
         payload["corpus_metrics"] = corpus_results
         results = {**results, "corpus": corpus_results}
     if json_path:
-        with open(json_path, "w") as handle:
-            json.dump(payload, handle, indent=2)
+        with atomic_file(json_path, overwrite) as staging:
+            staging.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     return results
 
 
@@ -314,4 +325,4 @@ def format_metrics_table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["recall_at_iou", "corpus_recall_at_iou", "video_recall_at", "evaluate_corpus", "evaluate_corpus_split", "corpus_metric_name", "video_metric_name", "evaluate_scores", "evaluate_model", "evaluate_model_on_dataset", "eval_results_payload", "read_build_report", "format_metrics_table", "metric_name", "RECALL_AT", "IOU_THRESHOLDS"]
+__all__ = ["recall_at_iou", "corpus_recall_at_iou", "video_recall_at", "evaluate_corpus", "evaluate_corpus_split", "corpus_metric_name", "video_metric_name", "evaluate_scores", "evaluate_model", "evaluate_model_on_dataset", "eval_results_payload", "read_build_report", "format_metrics_table", "metric_name", "student_metric_names", "RECALL_AT", "IOU_THRESHOLDS"]

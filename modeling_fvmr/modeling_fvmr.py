@@ -286,6 +286,21 @@ class FVMRPreTrainedModel(PreTrainedModel):
     base_model_prefix = "fvmr"
     main_input_name = "input_ids"
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a damaged weights file, or weights that do not fit config.json,
+        raise an OSError naming the model folder (safetensors' and the size check's own messages do not)."""
+        from safetensors import SafetensorError
+
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError as error:
+            raise OSError(f"{pretrained_model_name_or_path}: model.safetensors cannot be read ({error}); it is damaged or truncated.") from error
+        except RuntimeError as error:
+            if "ignore_mismatched_sizes" not in str(error) and "size mismatch" not in str(error):
+                raise
+            raise OSError(f"{pretrained_model_name_or_path}: the weights in model.safetensors do not fit its config.json ({error}).") from error
+
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             init.xavier_uniform_(module.weight)

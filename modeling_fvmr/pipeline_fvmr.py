@@ -25,9 +25,12 @@ import os
 import numpy as np
 import torch
 from transformers import Pipeline
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 from .processing_fvmr import pad_video_features
-from .temporal_map import decode_moments
+from .temporal_map import check_nms_threshold, decode_moments
 from .video_features import VideoFeatureRecipe, extract_video_features, load_frame_encoder, recorded_recipe
 
 TASK = "video-moment-retrieval"
@@ -87,6 +90,7 @@ class VideoMomentRetrievalPipeline(Pipeline):
         text = self.processor([query] if isinstance(query, str) else list(query))
         video_features, video_mask = pad_video_features([features])
         return {
+            "unknown_queries": self.processor.unknown_queries(text["input_ids"], text["attention_mask"]),
             "input_ids": text["input_ids"],
             "attention_mask": text["attention_mask"],
             "video_features": video_features.to(self.model.dtype),
@@ -112,6 +116,8 @@ class VideoMomentRetrievalPipeline(Pipeline):
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2:
             raise ValueError(f"video_features must have shape (clips, dim), got {features.shape}.")
+        if not np.isfinite(features).all():
+            raise ValueError(f"video_features has {int(features.size - np.isfinite(features).sum())} NaN or infinite values.")
         return features, _video_duration(len(features), inputs["duration"], inputs["clip_seconds"])
 
     @property
@@ -134,17 +140,21 @@ class VideoMomentRetrievalPipeline(Pipeline):
             "scores": self.model.score(moments, queries),  # (Q, K) logits
             "spans": video.proposal_spans[0],  # (K, 2) seconds
             "single_query": model_inputs["single_query"],
+            "unknown_queries": model_inputs["unknown_queries"],
         }
 
     def postprocess(self, model_outputs: dict, top_k: int = 5, nms_threshold: float | None = None):
-        threshold = self.model.config.nms_threshold if nms_threshold is None else nms_threshold
-        results = [
-            [
+        threshold = check_nms_threshold(self.model.config.nms_threshold if nms_threshold is None else nms_threshold)
+        results = []
+        for scores, unknown in zip(model_outputs["scores"], model_outputs["unknown_queries"]):
+            moments = [
                 {"start": start, "end": end, "score": float(torch.sigmoid(torch.tensor(score)))}
                 for start, end, score in decode_moments(scores, model_outputs["spans"], top_k, threshold)
             ]
-            for scores in model_outputs["scores"]
-        ]
+            if unknown:  # flagged, not passed off as an answer
+                logger.warning("No word of a query is in the model's vocabulary: its moments mean nothing.")
+                moments = [{**moment, "unknown_query": True} for moment in moments]
+            results.append(moments)
         return results[0] if model_outputs["single_query"] else results
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:

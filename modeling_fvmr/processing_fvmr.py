@@ -140,6 +140,12 @@ class FVMRProcessor(ProcessorMixin):
             batch = {name: value.numpy() for name, value in batch.items()}
         return BatchFeature(batch, tensor_type=return_tensors)
 
+    def unknown_queries(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[bool]:
+        """(B,) True for each query none of whose words is in the vocabulary (every token [UNK]): the model
+        has nothing to match, so its scores mean nothing."""
+        known = (input_ids != self.tokenizer.unk_token_id) & attention_mask.bool()
+        return [not bool(row.any()) for row in known]
+
     @staticmethod
     def _check_length(name: str, got: int, expected: int) -> None:
         if got != expected:

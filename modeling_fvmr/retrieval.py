@@ -34,11 +34,13 @@ def load_video_features(
     video_ids: list[str] = []
     durations: list[float] = []
     sources: list[Iterable[np.ndarray]] = []
+    from .video.extraction import load_feature_array
+
     for path in map(Path, paths):
         if path.suffix == ".npy":
             if clip_seconds is None:
                 raise ValueError(f"{path}: .npy features have no duration; give clip_seconds (seconds per clip row).")
-            features = np.load(path, mmap_mode="r")
+            features = load_feature_array(path, mmap_mode="r")
             if features.ndim != 2:
                 raise ValueError(f"{path}: features must have shape (clips, dim), got {features.shape}.")
             video_ids.append(path.stem)

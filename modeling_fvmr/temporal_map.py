@@ -86,6 +86,14 @@ def soft_labels(iou: torch.Tensor, iou_min: float, iou_max: float) -> torch.Tens
     return ((iou - iou_min) / (iou_max - iou_min)).clamp(0.0, 1.0)
 
 
+def check_nms_threshold(threshold: float) -> float:
+    """`threshold`, or ValueError unless it is an IoU in [0, 1] (1 keeps every moment, 0 keeps only moments
+    that do not overlap a better one; above 1 would silently turn NMS off)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"The NMS threshold must be an IoU in [0, 1] (1 = no suppression), got {threshold!r}.")
+    return threshold
+
+
 def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int | None = None) -> torch.Tensor:
     """Greedy temporal non-maximum suppression.
 
@@ -101,6 +109,7 @@ def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int 
     The walk runs on NumPy arrays (no per-step tensor dispatch): one vectorised IoU row per kept span,
     with the arithmetic of `temporal_iou` in the spans' own dtype, so the decisions are the same.
     """
+    check_nms_threshold(threshold)
     order = torch.sort(scores, descending=True, stable=True).indices
     limit = len(order) if top_k is None else top_k
     if len(order) == 0 or limit <= 0:
@@ -157,5 +166,6 @@ __all__ = [
     "temporal_iou",
     "soft_labels",
     "nms",
+    "check_nms_threshold",
     "decode_moments",
 ]

@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator, PartialState, skip_first_batches
@@ -29,6 +30,8 @@ from tqdm.auto import tqdm
 from transformers import AutoProcessor, get_scheduler
 from transformers.utils import logging as transformers_logging
 
+from .atomic import atomic_folder, publish_files
+from .checksums import folder_checksums, verify_checksums
 from .configuration_fvmr import FVMRConfig
 from .data import MomentRetrievalCollator, MomentRetrievalDataset, dataset_video_features, load_moment_retrieval
 from .evaluation import eval_results_payload, evaluate_model, format_metrics_table, read_build_report
@@ -41,6 +44,10 @@ from .word_vectors import load_word_vectors
 
 CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE = "trainer_state.json"
+RUN_ARGS = "run_args.json"  # the settings that shape the run, compared on resume
+CHECKSUMS = "checksums.json"  # sha256 of every file of a checkpoint, verified on resume
+# TrainingArguments fields a resumed run may change: they do not change the trained weights or the metrics
+RESUME_FREE_FIELDS = ("output_dir", "resume_from_checkpoint", "overwrite", "show_progress", "log_with", "num_workers", "eval_batch_size")
 LOSS_TERMS = ("loss_student", "loss_teacher", "loss_distillation")
 DEFAULT_EVAL_SPLIT, DEFAULT_TEST_SPLIT = "validation", "test"
 # FVMRConfig fields that a fine-tuning run (--init-from) may change: none of them shapes a weight
@@ -177,6 +184,46 @@ def _check_same_recipe(model_recipe: dict | None, data_recipe: dict | None, args
             )
 
 
+def run_settings(args: TrainingArguments) -> dict:
+    """The settings that shape a run's result (all but `RESUME_FREE_FIELDS`), as JSON values; the dataset
+    as an absolute path."""
+    settings = {key: value for key, value in asdict(args).items() if key not in RESUME_FREE_FIELDS}
+    settings["dataset"] = os.path.abspath(args.dataset)
+    return json.loads(json.dumps(settings))
+
+
+def check_output_dir(args: TrainingArguments) -> None:
+    """A run writes into an empty or new OUTPUT_DIR; an earlier run's folder is continued only with
+    --resume-from-checkpoint and replaced only with --overwrite (its files are deleted by the main process)."""
+    output = args.output_dir
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"--output-dir {output} is a file, not a folder.")
+    if not os.path.isdir(output) or not os.listdir(output) or args.resume_from_checkpoint:
+        return
+    if not args.overwrite:
+        raise ValueError(
+            f"--output-dir {output} already holds files (an earlier run?): continue it with --resume-from-checkpoint "
+            "latest, replace it with --overwrite, or choose another folder."
+        )
+    state = PartialState()
+    if state.is_main_process:
+        for name in os.listdir(output):
+            path = os.path.join(output, name)
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+    state.wait_for_everyone()
+
+
+def _read_json(path: str) -> dict:
+    """A JSON file of a checkpoint; ValueError naming it when it is missing or does not parse."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing: the checkpoint is incomplete.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}).") from None
+
+
 class Trainer:
     """Trains an FVMR model on a built dataset folder; see [`TrainingArguments`]."""
 
@@ -184,6 +231,7 @@ class Trainer:
         self.args = args
         check_trackers(args.log_with)  # before the Accelerator: nothing has started yet
         check_mixed_precision(args.mixed_precision)
+        check_output_dir(args)
         self.accelerator = Accelerator(
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             mixed_precision=args.mixed_precision,
@@ -204,6 +252,7 @@ class Trainer:
         self.new_words: list[str] = []
         self.model, self.processor = self._model_and_processor()
         self._check_compatible(self.model.config)
+        self._save_initial()  # only once the run is known to fit its data: a refused run writes nothing
         self.evaluated_splits: list[str] = []  # every evaluation of the run, in order (see TrainerState)
 
     def _optional_split(self, annotations, split: str | None, default: str, consequence: str) -> str | None:
@@ -254,12 +303,18 @@ class Trainer:
             self.accelerator.print(f"Continuing from {self.args.init_from}: {len(self.new_words)} new words in the vocabulary.")
         else:
             model, processor = build_model_and_processor(self.args, sentences, feature_dim)
-        if self.accelerator.is_main_process:
-            with transformers_progress_bars_off():
-                model.save_pretrained(initial)
-            processor.save_pretrained(initial)
-        self.accelerator.wait_for_everyone()
         return model, processor
+
+    def _save_initial(self) -> None:
+        """OUTPUT_DIR/initial: the new model's config and processor (a resume rebuilds the model from them)."""
+        initial = os.path.join(self.args.output_dir, "initial")
+        if self.args.resume_from_checkpoint and os.path.isdir(initial):
+            return
+        if self.accelerator.is_main_process:
+            with atomic_folder(initial, overwrite=True) as staging, transformers_progress_bars_off():
+                self.model.save_pretrained(staging)
+                self.processor.save_pretrained(staging)
+        self.accelerator.wait_for_everyone()
 
     # ----- checkpoints ---------------------------------------------------------------------------
 
@@ -281,6 +336,11 @@ class Trainer:
         if self.accelerator.is_main_process:
             with open(os.path.join(temporary, TRAINER_STATE), "w") as handle:
                 json.dump(asdict(state), handle, indent=2)
+            with open(os.path.join(temporary, RUN_ARGS), "w") as handle:
+                json.dump(run_settings(self.args), handle, indent=2)
+            checksums = folder_checksums(temporary)
+            with open(os.path.join(temporary, CHECKSUMS), "w") as handle:
+                json.dump(checksums, handle, indent=1)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(temporary, final)
             for old in self._checkpoints()[: -self.args.checkpoints_total_limit]:
@@ -298,11 +358,32 @@ class Trainer:
             path = checkpoints[-1]
         if not os.path.isfile(os.path.join(path, TRAINER_STATE)):
             raise FileNotFoundError(f"{path} is not a complete checkpoint (no {TRAINER_STATE}).")
-        self.accelerator.load_state(path)
-        with open(os.path.join(path, TRAINER_STATE)) as handle:
-            state = TrainerState(**json.load(handle))
+        self._check_resumable(path)
+        try:
+            self.accelerator.load_state(path)
+        except Exception as error:  # whatever torch / safetensors raise on a file that passed its checksum
+            raise ValueError(f"{path}: the checkpoint cannot be loaded ({type(error).__name__}: {error}).") from error
+        state = TrainerState(**_read_json(os.path.join(path, TRAINER_STATE)))
         self.accelerator.print(f"Resumed from {path}: epoch {state.epoch}, step {state.global_step}.")
         return state
+
+    def _check_resumable(self, path: str) -> None:
+        """Resume exactly or not at all: every file as written (checksums.json), this process's RNG state
+        present, and the same settings as the run that wrote the checkpoint (`run_settings`)."""
+        checksums = os.path.join(path, CHECKSUMS)
+        if not os.path.isfile(checksums):
+            raise ValueError(f"{checksums} is missing: the checkpoint cannot be verified (written by an older fvmr, or damaged).")
+        verify_checksums(path, _read_json(checksums), "checkpoint")
+        rng_state = os.path.join(path, f"random_states_{self.accelerator.process_index}.pkl")
+        if not os.path.isfile(rng_state):
+            raise ValueError(f"{rng_state} is missing: without the RNG state the resumed run would not be the run it continues.")
+        recorded, current = _read_json(os.path.join(path, RUN_ARGS)), run_settings(self.args)
+        changed = [f"{key} {recorded.get(key)!r} -> {current.get(key)!r}" for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]
+        if changed:
+            raise ValueError(
+                f"Cannot resume from {path} with other settings than the run that wrote it ({'; '.join(changed)}): "
+                "resume with the same settings, or start a new run (another --output-dir, or --overwrite)."
+            )
 
     # ----- the loop ----------------------------------------------------------------------------------
 
@@ -437,8 +518,8 @@ class Trainer:
         state.best_metric, state.best_epoch = value, state.epoch
         if self.accelerator.is_main_process:
             best = os.path.join(self.args.output_dir, "best")
-            with transformers_progress_bars_off():
-                self.accelerator.unwrap_model(self.model).save_pretrained(best)
+            with atomic_folder(best, overwrite=True) as staging, transformers_progress_bars_off():
+                self.accelerator.unwrap_model(self.model).save_pretrained(staging)
         self.accelerator.wait_for_everyone()
 
     def _export(self, state: TrainerState) -> dict:
@@ -456,18 +537,22 @@ class Trainer:
             loader = accelerator.prepare(self._dataloader(report_data, args.eval_batch_size, shuffle=False))
             results = self.evaluate(model, loader, report_split)
         if accelerator.is_main_process:
+            # written whole into a staging folder, then moved beside the checkpoints (config.json last)
+            staging = os.path.join(args.output_dir, ".export.partial")
+            shutil.rmtree(staging, ignore_errors=True)
             with transformers_progress_bars_off():
-                model.save_pretrained(args.output_dir)
-            self.processor.save_pretrained(args.output_dir)
-            with open(os.path.join(args.output_dir, TRAINING_ARGS_NAME), "w") as handle:
+                model.save_pretrained(staging)
+            self.processor.save_pretrained(staging)
+            with open(os.path.join(staging, TRAINING_ARGS_NAME), "w") as handle:
                 json.dump(self._training_record(state, report_split), handle, indent=2)
             if results:
                 payload = eval_results_payload(results, args.dataset, report_split, len(report_data))
-                with open(os.path.join(args.output_dir, "eval_results.json"), "w") as handle:
+                with open(os.path.join(staging, "eval_results.json"), "w") as handle:
                     json.dump(payload, handle, indent=2)
                 print(f"\nThe exported model on the {report_split!r} split ({len(report_data)} queries):")
                 print(format_metrics_table(results))
-            write_model_card(args.output_dir)
+            write_model_card(staging)
+            publish_files(Path(staging), Path(args.output_dir), last="config.json")
             counts = self.processor.truncation_counts
             if counts["frames_dropped"] or counts["arguments_dropped"]:
                 print(f"Semantic role trees truncated to the config limits: {dict(counts)}")
@@ -496,4 +581,4 @@ class Trainer:
         }
 
 
-__all__ = ["TrainingArguments", "Trainer", "TrainerState", "build_model_and_processor", "continue_from_model", "check_trackers", "check_mixed_precision"]
+__all__ = ["TrainingArguments", "Trainer", "TrainerState", "check_output_dir", "run_settings", "build_model_and_processor", "continue_from_model", "check_trackers", "check_mixed_precision"]

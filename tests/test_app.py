@@ -121,7 +121,8 @@ def test_index_keeps_the_dataset_ground_truth_and_old_folders_still_load(world, 
     for path in world["index_dir"].iterdir():
         old.joinpath(path.name).write_bytes(path.read_bytes())
     metadata = json.loads((old / "index.json").read_text())
-    del metadata["ground_truth"]
+    del metadata["ground_truth"], metadata["checksums"]  # as format 2 wrote it (no ground truth, no checksums)
+    metadata["format_version"] = 2
     (old / "index.json").write_text(json.dumps(metadata))
     assert MomentIndex.load(old, index.model, index.processor).ground_truth == {}
     metadata["ground_truth"] = {"nope": [{"start": 0.0, "end": 1.0, "sentence": "x"}]}
@@ -209,6 +210,16 @@ def test_app_search_endpoint_through_gradio_client_equals_moment_index_search(se
         client.predict("   ", ALL_VIDEOS, 3, api_name="/search")
     with pytest.raises(AppError, match=r"Unknown video 'no-such-video': the index holds 4 videos"):
         client.predict(query, "no-such-video", 3, api_name="/search")
+    unknown = client.predict("zzyzx qwxv", ALL_VIDEOS, 2, api_name="/search")  # no word of the vocabulary
+    assert unknown == search_json(index, ["zzyzx qwxv"], top_k=2) and unknown[0]["unknown_query"] is True
+    assert "unknown_query" not in found[0]
+    assert app_line(served, unknown).startswith("**No word of “zzyzx qwxv” is in the model's vocabulary")
+    assert "vocabulary" not in app_line(served, found)
+
+
+def app_line(served, payload: list[dict]) -> str:
+    """The selection line the app shows under the ranked list for the first moment of `payload`."""
+    return MomentSearchApp(served["index"], {}).show(payload)[2]
 
 
 def test_app_in_headless_chromium_shows_the_ranked_list_and_the_timeline(served, world, tmp_path):

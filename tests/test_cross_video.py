@@ -70,5 +70,5 @@ def test_forward_adds_the_weighted_cross_video_term():
     expected = cross_video_loss(moments, queries, targets, same)
     torch.testing.assert_close(weighted.loss_cross_video, expected)
     torch.testing.assert_close(weighted.loss, plain.loss + 0.3 * expected)
-    with pytest.raises(ValueError, match="cross_video_weight must be >= 0"):
+    with pytest.raises(ValueError, match="FVMRConfig.cross_video_weight must be a number in \[0.0, inf\), got -1"):
         FVMRConfig(cross_video_weight=-1.0)

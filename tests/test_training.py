@@ -134,7 +134,8 @@ def test_sigkill_between_checkpoints_then_resume_gives_the_same_weights(world, t
 
 def test_dataset_and_config_mismatches_are_clear(world, tmp_path):
     def trainer(dataset=world, **overrides):
-        return Trainer(TrainingArguments(dataset=dataset, output_dir=str(tmp_path / "out"), config_overrides={**TINY_MODEL, **overrides}))
+        return Trainer(TrainingArguments(dataset=dataset, output_dir=str(tmp_path / "out"), config_overrides={**TINY_MODEL, **overrides},
+                                         overwrite=True))  # one run folder for every attempt
 
     with pytest.raises(ValueError, match="32-d clip features but the model expects video_feature_dim=100"):
         trainer(video_feature_dim=100)

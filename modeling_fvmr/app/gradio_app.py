@@ -115,6 +115,8 @@ class MomentSearchApp:
         video_id = moment["video_id"]
         figure = timeline_figure(self.index, entry["query"], video_id, entry["moments"])
         line = f"**#{row + 1}**: `{video_id}` from {moment['start']:.2f} s to {moment['end']:.2f} s (score {moment['score']:.3f})."
+        if entry.get("unknown_query"):
+            line = f"**No word of “{entry['query']}” is in the model's vocabulary: these moments mean nothing.** " + line
         truth = self.index.ground_truth.get(video_id, [])
         if truth:
             line += " Annotated in this video: " + "; ".join(f"“{t.sentence}” {t.start:.2f}–{t.end:.2f} s" for t in truth) + "."

@@ -15,23 +15,27 @@ Ranking over several videos: rows are ranked by score (ties: lower row first, i.
 first, then the proposal order of `valid_proposals`). Walking down the ranking, a moment is kept unless
 its IoU with a moment already kept *from the same video* exceeds the NMS threshold; moments of
 different videos never suppress each other. The first `top_k` kept moments are returned. Candidates
-are taken 8 × top_k (at least 32) at a time, 4 times more whenever NMS leaves fewer than top_k. On a
+are taken 8 × top_k (at least 32) at a time, 4 times more whenever NMS leaves fewer than top_k (a search
+over at most `WHOLE_RANKING_ROWS` rows ranks them all at once). On a
 single video this is exactly `temporal_map.decode_moments` on the scores of `FVMRModel.forward`.
 
 Saved indexes are a folder: `index.safetensors` (embeddings, spans; `load(..., mmap=True)` maps the
 file instead of reading it), `index.json` (videos, durations, dtype, ANN settings, fingerprint, and the annotated moments of
 the videos when they came from an annotated dataset: optional, absent in older folders) and, with an
-ANN, `ann.faiss`. The index remembers which model built it through a fingerprint (a hash of
+ANN, `ann.faiss`. `index.json` records the sha256 of its own content and of the other files; `load`
+verifies them (one sequential read of the files) and refuses an edited or truncated index. The index
+remembers which model built it through a fingerprint (a hash of
 the config fields and the weights that shape moment embeddings: the video encoder and φ_m); loading
 or extending an index with another model is refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
@@ -42,9 +46,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_folder
+from ..checksums import folder_checksums, verify_checksums
 from ..modeling_fvmr import FVMRModel
 from ..processing_fvmr import FVMRProcessor, pad_video_features
-from ..temporal_map import nms
+from ..temporal_map import check_nms_threshold, nms
 from . import exact as exact_scan
 from .ann import AnnIndex, AnnSettings
 from .storage import memory_map_safetensors
@@ -52,8 +58,9 @@ from .storage import memory_map_safetensors
 INDEX_TENSORS_NAME = "index.safetensors"
 INDEX_METADATA_NAME = "index.json"
 ANN_FILE_NAME = "ann.faiss"
-INDEX_FORMAT_VERSION = 2  # 2 added dtype and ann; version 1 folders (float32, no ANN) still load
-READABLE_FORMAT_VERSIONS = (1, 2)
+INDEX_FORMAT_VERSION = 3  # 2 added dtype and ann, 3 checksums; version 1 / 2 folders still load, unverified
+READABLE_FORMAT_VERSIONS = (1, 2, 3)
+METADATA_CHECKSUM = "index.json"  # the key of the metadata's own checksum in "checksums"
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 # searches over at most this many rows (one video, a few videos) rank all of them at once: a sort of a
 # few thousand scores costs less than a second pass when NMS empties a short candidate prefix
@@ -72,6 +79,14 @@ EMBEDDING_CONFIG_KEYS = (
 )
 EMBEDDING_MODULE_PREFIXES = ("video_encoder.", "moment_projection.")
 
+logger = logging.getLogger(__name__)
+
+
+def metadata_checksum(metadata: dict) -> str:
+    """sha256 of the metadata's content (sorted-key JSON, without its "checksums" entry)."""
+    content = {key: value for key, value in metadata.items() if key != "checksums"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class AnnotatedMoment:
@@ -84,12 +99,17 @@ class AnnotatedMoment:
 
 @dataclass(frozen=True)
 class RetrievedMoment:
-    """One search result: a moment of a video, in seconds, with its student score p (a logit)."""
+    """One search result: a moment of a video, in seconds, with its student score p (a logit).
+
+    `unknown_query` is True when no word of the query is in the model's vocabulary: the moments are then
+    ranked on the [UNK] embedding alone and mean nothing.
+    """
 
     video_id: str
     start: float
     end: float
     score: float
+    unknown_query: bool = False
 
 
 def model_fingerprint(model: FVMRModel) -> str:
@@ -297,6 +317,8 @@ class MomentIndex:
     def _check_features(self, video, video_id: str) -> np.ndarray:
         features = np.asarray(video, dtype=np.float32)
         expected = self.model.config.video_feature_dim
+        if features.size and not np.isfinite(features).all():
+            raise ValueError(f"Video {video_id!r}: {int(np.size(features) - np.isfinite(features).sum())} feature values are NaN or infinite.")
         if features.ndim != 2 or features.shape[0] == 0:
             raise ValueError(f"Video {video_id!r}: features must have shape (clips >= 1, {expected}), got {features.shape}.")
         if features.shape[1] != expected:
@@ -340,17 +362,25 @@ class MomentIndex:
         """
         queries = [query] if isinstance(query, str) else list(query)
         self._check_search(top_k)
-        results = self.search_embeddings(self.encode_queries(queries), top_k, video_id, nms_threshold, exact=exact)
+        embeddings, unknown = self._encode_queries(queries)
+        results = self.search_embeddings(embeddings, top_k, video_id, nms_threshold, exact=exact)
+        for position in [position for position, flag in enumerate(unknown) if flag]:
+            logger.warning("No word of the query %r is in the model's vocabulary: its moments mean nothing.", queries[position])
+            results[position] = [dataclasses.replace(moment, unknown_query=True) for moment in results[position]]
         return results[0] if isinstance(query, str) else results
 
     @torch.no_grad()
     def encode_queries(self, queries: Sequence[str]) -> torch.Tensor:
         """(Q, J) float32 query embeddings φ_s(s) of texts, on the CPU (one text-encoder batch)."""
+        return self._encode_queries(queries)[0]
+
+    def _encode_queries(self, queries: Sequence[str]) -> tuple[torch.Tensor, list[bool]]:
+        """[`encode_queries`] and, per query, whether none of its words is in the vocabulary."""
         if self.processor is None:
             raise ValueError("This index has no processor to tokenise text: pass one to MomentIndex, or use search_embeddings.")
         inputs = self.processor(list(queries))
         embeddings = self.model.encode_query(inputs["input_ids"].to(self.model.device), inputs["attention_mask"].to(self.model.device))
-        return embeddings.float().cpu()
+        return embeddings.float().cpu(), self.processor.unknown_queries(inputs["input_ids"], inputs["attention_mask"])
 
     @torch.no_grad()
     def search_embeddings(
@@ -366,7 +396,7 @@ class MomentIndex:
         self._check_search(top_k)
         if query_embeddings.dim() != 2 or query_embeddings.shape[1] != self.embeddings.shape[1]:
             raise ValueError(f"query_embeddings must have shape (queries, {self.embeddings.shape[1]}), got {tuple(query_embeddings.shape)}.")
-        threshold = self.model.config.nms_threshold if nms_threshold is None else float(nms_threshold)
+        threshold = check_nms_threshold(self.model.config.nms_threshold if nms_threshold is None else nms_threshold)
         rows = self._rows_of(video_id)
         embeddings = self.embeddings if rows is None else self.embeddings[rows]
         query_embeddings = query_embeddings.detach().float().cpu()
@@ -489,7 +519,8 @@ class MomentIndex:
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
         """Write the index folder: `index.safetensors` (embeddings in their dtype, spans), `index.json`
-        (videos, durations, dtype, ANN settings, fingerprint) and `ann.faiss` when an ANN is built.
+        (videos, durations, dtype, ANN settings, fingerprint, sha256 checksums) and `ann.faiss` when an ANN
+        is built.
 
         The folder is written beside `path` and renamed into place; an existing index at `path` is
         replaced only with `overwrite=True`.
@@ -498,10 +529,7 @@ class MomentIndex:
         occupied = path.is_file() or (path.is_dir() and any(path.iterdir()))  # an empty folder may be filled
         if occupied and not overwrite:
             raise FileExistsError(f"{path} already exists: pass overwrite=True to replace it.")
-        staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
+        with atomic_folder(path, overwrite=True) as staging:
             save_file({"embeddings": self.embeddings.contiguous(), "spans": self.spans.contiguous()}, staging / INDEX_TENSORS_NAME)
             if self.ann is not None:
                 self.ann.save(staging / ANN_FILE_NAME)
@@ -520,26 +548,28 @@ class MomentIndex:
                 metadata["ground_truth"] = {
                     video_id: [asdict(moment) for moment in moments] for video_id, moments in self.ground_truth.items()
                 }
+            files = [INDEX_TENSORS_NAME] + ([ANN_FILE_NAME] if self.ann is not None else [])
+            metadata["checksums"] = {**folder_checksums(staging, files), METADATA_CHECKSUM: metadata_checksum(metadata)}
             (staging / INDEX_METADATA_NAME).write_text(json.dumps(metadata, indent=1), encoding="utf-8")
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-            staging.rename(path)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
     @staticmethod
     def read_metadata(path: str | os.PathLike) -> dict:
-        """The JSON metadata of a saved index (model_path, fingerprint, video_ids, durations, dtype, ann, ...)."""
+        """The JSON metadata of a saved index (model_path, fingerprint, video_ids, durations, dtype, ann, ...),
+        checked against its recorded checksum (format 3); ValueError naming the file when it was edited."""
         metadata_file = Path(path) / INDEX_METADATA_NAME
         if not metadata_file.is_file():
             raise FileNotFoundError(f"{path} is not a saved moment index: {metadata_file} is missing.")
-        metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
-        if metadata.get("format_version") not in READABLE_FORMAT_VERSIONS:
-            raise ValueError(
-                f"{metadata_file} has format_version {metadata.get('format_version')!r}; this fvmr reads {list(READABLE_FORMAT_VERSIONS)}."
-            )
+        try:
+            metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{metadata_file} is not valid JSON ({error}): the index is damaged.") from None
+        if not isinstance(metadata, dict) or metadata.get("format_version") not in READABLE_FORMAT_VERSIONS:
+            version = metadata.get("format_version") if isinstance(metadata, dict) else None
+            raise ValueError(f"{metadata_file} has format_version {version!r}; this fvmr reads {list(READABLE_FORMAT_VERSIONS)}.")
+        if metadata["format_version"] >= 3:
+            recorded = metadata.get("checksums")
+            if not isinstance(recorded, dict) or recorded.get(METADATA_CHECKSUM) != metadata_checksum(metadata):
+                raise ValueError(f"{metadata_file} does not match its recorded checksum: the index metadata was edited or damaged.")
         return {"dtype": "float32", "ann": None, **metadata}
 
     @classmethod
@@ -550,15 +580,26 @@ class MomentIndex:
         processor: FVMRProcessor | None = None,
         *,
         mmap: bool = False,
+        verify: bool = True,
     ) -> "MomentIndex":
         """Index saved with [`MomentIndex.save`]; `model` must be the model that built it.
 
         Args:
             mmap: memory-map the embeddings instead of reading them (an index larger than memory;
                 searches read the pages they score). The ANN, if any, is read whole.
+            verify: check the files against the sha256 checksums in `index.json` (one sequential read of
+                each file, about 1 s per GB; a memory-mapped index then starts with warm pages). False
+                skips it (the metadata's own checksum is always checked). Indexes saved before format 3
+                have no checksums and load unverified, with a warning.
         """
         path = Path(path)
         metadata = cls.read_metadata(path)
+        if "checksums" in metadata:
+            if verify:
+                files = {name: digest for name, digest in metadata["checksums"].items() if name != METADATA_CHECKSUM}
+                verify_checksums(path, files, "moment index")
+        else:
+            logger.warning("%s was saved by an older fvmr (format %s) without checksums: it is loaded unverified.", path, metadata["format_version"])
         if metadata["dtype"] not in STORAGE_DTYPES:
             raise ValueError(f"{path / INDEX_METADATA_NAME}: unknown dtype {metadata['dtype']!r}.")
         index = cls(model, processor, model_path=metadata["model_path"], dtype=STORAGE_DTYPES[metadata["dtype"]])
@@ -570,8 +611,11 @@ class MomentIndex:
                 "built it, or rebuild the index with this model."
             )
         tensors_file = path / INDEX_TENSORS_NAME
-        tensors = memory_map_safetensors(tensors_file) if mmap else load_file(tensors_file)
-        embeddings, spans = tensors["embeddings"], tensors["spans"]
+        try:
+            tensors = memory_map_safetensors(tensors_file) if mmap else load_file(tensors_file)
+            embeddings, spans = tensors["embeddings"], tensors["spans"]
+        except Exception as error:  # safetensors / numpy errors on a damaged file do not name it
+            raise ValueError(f"{tensors_file} cannot be read ({type(error).__name__}: {error}): the index is damaged.") from None
         num_videos = len(metadata["video_ids"])
         expected = (num_videos * index.num_proposals, index.embeddings.shape[1])
         if tuple(embeddings.shape) != expected or tuple(spans.shape) != (expected[0], 2) or embeddings.dtype != index.embeddings.dtype:
@@ -597,4 +641,4 @@ class MomentIndex:
         return index
 
 
-__all__ = ["AnnotatedMoment", "MomentIndex", "RetrievedMoment", "model_fingerprint"]
+__all__ = ["AnnotatedMoment", "MomentIndex", "RetrievedMoment", "model_fingerprint", "metadata_checksum"]

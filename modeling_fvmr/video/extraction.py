@@ -194,6 +194,15 @@ def read_feature_folder(path: str | os.PathLike) -> tuple[dict[str, float], Vide
     return {str(key): float(value) for key, value in durations.items()}, recipe
 
 
+def load_feature_array(path: str | os.PathLike, mmap_mode: str | None = None) -> np.ndarray:
+    """np.load of a clip-feature .npy file, never unpickling; ValueError naming the file when it is not a
+    readable numeric array (truncated, pickled objects, not .npy)."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable .npy array ({error}).") from None
+
+
 def _read_json(path: Path):
     if not path.is_file():
         return None
@@ -217,6 +226,7 @@ def _write_json(path: Path, payload: dict) -> None:
 
 
 __all__ = [
+    "load_feature_array",
     "DURATIONS_FILE",
     "REPORT_FILE",
     "VIDEO_SUFFIXES",
