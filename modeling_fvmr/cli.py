@@ -260,9 +260,6 @@ def _run_search(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.index} records no model path: give --model.")
     index = MomentIndex.load(args.index, FVMRModel.from_pretrained(model_path), FVMRProcessor.from_pretrained(model_path))
     payload = search_json(index, args.queries, top_k=args.top_k, video_id=args.video, nms_threshold=args.nms_threshold)
-    for entry in payload:
-        if entry.get("unknown_query"):
-            print(f"fvmr search: warning: no word of {entry['query']!r} is in the model's vocabulary; its moments mean nothing.", file=sys.stderr)
     if args.plot:
         from .app.plots import save_figure, search_figure
 
@@ -527,7 +524,12 @@ def anticipated_errors() -> tuple[type[BaseException], ...]:
 def error_line(command: str, error: BaseException) -> str:
     """`fvmr COMMAND: error: MESSAGE` on one line; a library's own error class keeps its name (e.g.
     "SafetensorError: ..."), a KeyError says it is a missing key."""
+    from huggingface_hub.errors import HFValidationError
+
     message = str(error)
+    if isinstance(error, HFValidationError) or isinstance(error.__cause__, HFValidationError):  # (transformers wraps it)
+        # a model path that is neither a folder here nor a Hub id
+        message = f"no such folder, and not a Hub id either: {message}"
     if isinstance(error, KeyError):
         message = f"missing key {message}"
     if type(error).__module__ != "builtins":
@@ -542,8 +544,16 @@ def main(argv: list[str] | None = None) -> int:
     FVMR_DEBUG=1 they raise with their traceback. Other exceptions are bugs and always keep their traceback."""
     import os
 
+    import logging
+
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get(DEBUG_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+    # fvmr's own warnings (e.g. a query of unknown words) as `fvmr <command>: warning: ...` lines
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setLevel(logging.WARNING)
+    warnings.setFormatter(logging.Formatter(f"fvmr {args.command}: warning: %(message)s"))
+    package_logger = logging.getLogger(__package__)
+    package_logger.addHandler(warnings)
     try:
         return COMMANDS[args.command][1](args)
     except anticipated_errors() as error:
@@ -551,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(error_line(args.command, error), file=sys.stderr)
         return 1
+    finally:
+        package_logger.removeHandler(warnings)
 
 
 if __name__ == "__main__":

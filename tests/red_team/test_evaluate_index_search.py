@@ -105,6 +105,8 @@ CASES = [
     Case("evaluate-json-is-a-folder", "traceback", lambda c: (c.path("r").mkdir(), evaluate(c, None, "--json", c.path("r")))[1], ("r is a folder, not a file",), ("r",)),
     Case("evaluate-json-folder-missing", "traceback", lambda c: evaluate(c, None, "--json", c.path("no/r.json")), ("The folder of", "does not exist"), ("no",)),
     Case("evaluate-model-missing-offline", "traceback", lambda c: evaluate(c, c.path("no-model")), ("no-model",), ()),
+    Case("evaluate-model-path-neither-folder-nor-hub-id", "traceback", lambda c: evaluate(c, "./no/such/model"),
+         ("no such folder, and not a Hub id either", "'./no/such/model'"), ()),
     Case("evaluate-config-string-boolean", "silent", lambda c: evaluate(c, model_copy(c, set_config(use_teacher="false"))), ("FVMRConfig.use_teacher must be true or false", "'false'"), ()),
     Case("evaluate-config-pooling-counts", "silent", lambda c: evaluate(c, model_copy(c, set_config(pooling_counts=[15, 8, 8]))), ("pooling_counts [15, 8, 8]", "num_clips is 16"), ()),
     Case("evaluate-config-string-number", "traceback", lambda c: evaluate(c, model_copy(c, set_config(hidden_size="8"))), ("FVMRConfig.hidden_size must be a positive integer, got '8'",), ()),
