@@ -40,6 +40,11 @@ def top_scores(query_embeddings: torch.Tensor, embeddings: torch.Tensor, count: 
     return best_scores, best_rows
 
 
+def all_scores(query_embeddings: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+    """(Q, M) float32 scores of every row, in row order: one matrix product (for a few thousand rows)."""
+    return _widener(embeddings)(embeddings, query_embeddings).T
+
+
 def best_per_group(query_embeddings: torch.Tensor, embeddings: torch.Tensor, group_size: int) -> torch.Tensor:
     """(Q, M / group_size) best score of each consecutive group of `group_size` rows (e.g. a video's moments)."""
     chunk = max(1, SCORE_CHUNK_ROWS // group_size) * group_size
@@ -68,4 +73,4 @@ def _widener(embeddings: torch.Tensor):
     return score
 
 
-__all__ = ["SCORE_CHUNK_ROWS", "top_scores", "best_per_group"]
+__all__ = ["SCORE_CHUNK_ROWS", "all_scores", "top_scores", "best_per_group"]

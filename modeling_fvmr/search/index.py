@@ -62,8 +62,8 @@ INDEX_FORMAT_VERSION = 3  # 2 added dtype and ann, 3 checksums; version 1 / 2 fo
 READABLE_FORMAT_VERSIONS = (1, 2, 3)
 METADATA_CHECKSUM = "index.json"  # the key of the metadata's own checksum in "checksums"
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
-# searches over at most this many rows (one video, a few videos) rank all of them at once: a sort of a
-# few thousand scores costs less than a second pass when NMS empties a short candidate prefix
+# searches over at most this many rows (one video, a few videos) score all of them and run NMS on the whole
+# ranking: no top-k selection, and no second pass when NMS empties a short candidate prefix
 WHOLE_RANKING_ROWS = 4096
 # Config fields that change what `encode_video` returns; the rest (text side, loss, NMS) do not.
 EMBEDDING_CONFIG_KEYS = (
@@ -402,8 +402,10 @@ class MomentIndex:
         query_embeddings = query_embeddings.detach().float().cpu()
         results: list[list[RetrievedMoment] | None] = [None] * len(query_embeddings)
         use_ann = self.ann is not None and rows is None and not exact
-        count = len(embeddings) if len(embeddings) <= WHOLE_RANKING_ROWS else min(len(embeddings), max(8 * top_k, 32))
-        pending = list(range(len(query_embeddings)))
+        if not use_ann and len(embeddings) <= WHOLE_RANKING_ROWS:  # one or a few videos: every row at once
+            candidates = torch.arange(len(embeddings)) if rows is None else rows
+            return [self._decode(query_scores, candidates, top_k, threshold) for query_scores in exact_scan.all_scores(query_embeddings, embeddings)]
+        count, pending = min(len(embeddings), max(8 * top_k, 32)), list(range(len(query_embeddings)))
         while pending:
             if use_ann:
                 scores, candidates = self._ann_candidates(query_embeddings[pending], count)
@@ -449,7 +451,8 @@ class MomentIndex:
         return scores, self.spans[rows]
 
     def _decode(self, scores: torch.Tensor, rows: torch.Tensor, top_k: int, threshold: float) -> list[RetrievedMoment]:
-        """Per-video NMS over candidate rows (a prefix of the ranking) -> up to top_k moments.
+        """Per-video NMS over candidate rows (a prefix of the ranking, or all rows in any order) -> up to
+        top_k moments.
 
         The decisions on a prefix of the ranking are final, so when the prefix yields top_k moments
         they are the top_k of the full ranking. Rows scored -inf (ANN padding) are dropped.
@@ -457,8 +460,9 @@ class MomentIndex:
         found = scores > float("-inf")
         if not bool(found.all()):
             scores, rows = scores[found], rows[found]
-        rows, order = rows.sort()
-        scores = scores[order]
+        if len(rows) > 1 and not bool((rows[1:] > rows[:-1]).all()):  # group the rows by video
+            rows, order = rows.sort()
+            scores = scores[order]
         videos = rows // self.num_proposals
         if len(videos) == 0 or videos[0] == videos[-1]:  # one video (e.g. a single-video search): one NMS
             kept = nms(self.spans[rows], scores, threshold, top_k)
