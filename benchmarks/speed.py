@@ -104,7 +104,7 @@ TOP_K = 5
 VIDEO_SECONDS = 30.0
 CORPUS_TOP_K = 10
 CORPUS_DIM = 256  # the FVMRConfig default joint_dim
-MEMORY_BUDGET = 8 * 2**30  # the corpus rows keep their peak memory under this (shared machine)
+MEMORY_BUDGET_GB = 8  # default: the corpus rows keep their peak memory under this (shared machine)
 
 
 @dataclass
@@ -303,13 +303,16 @@ def copy_bandwidth_gb_s(megabytes: int = 512, repeats: int = 5) -> float:
     return megabytes * 2**20 / best / 1e9
 
 
-def corpus_rows(tokenizer, settings: Settings, work_dir: Path, seed: int, backend_names: list[str] | None = None, ann_settings: dict | None = None) -> list[dict]:
+def corpus_rows(
+    tokenizer, settings: Settings, work_dir: Path, seed: int, backend_names: list[str] | None = None, ann_settings: dict | None = None,
+    memory_budget_gb: float = MEMORY_BUDGET_GB,
+) -> list[dict]:
     model, processor, _ = build_models(CORPUS_PRESET, tokenizer)
     proposals, rows = len(model.video_encoder.proposals), []
     for moments in settings.corpus_sizes:
         num_videos = moments // proposals
         moments = num_videos * proposals
-        budget = min(memory_available_bytes() or 0, MEMORY_BUDGET)
+        budget = min(memory_available_bytes() or 0, memory_budget_gb * 2**30)
         if moments * CORPUS_DIM * 2 * 2.2 > budget:  # building float16 rows peaks at about twice their size
             print(f"{moments:>11} skipped: {moments * CORPUS_DIM * 2 / 2**30:.1f} GB of float16 rows exceed the {budget / 2**30:.1f} GB memory budget", flush=True)
             rows.append({"section": "corpus", "backend": "skipped (memory budget)", "moments": moments, "load_average": os.getloadavg()[0]})
@@ -405,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", nargs="+", choices=["latency", "query_path", "corpus"], default=["latency", "query_path", "corpus"])
     parser.add_argument("--corpus-moments", type=int, nargs="+", help="Corpus sizes in moments (default 1M and 10M; 100k with --quick).")
     parser.add_argument("--backends", nargs="+", help="Corpus backends to run (default all), e.g. 'exact float32' ivf-pq.")
+    parser.add_argument("--memory-budget-gb", type=float, default=MEMORY_BUDGET_GB,
+                        help="Peak memory the corpus rows may use (also capped by the memory available); larger corpora are skipped.")
     parser.add_argument("--nlist", type=int, help="Inverted lists of ivf-flat / ivf-pq (default 4 sqrt(moments)).")
     parser.add_argument("--train-rows", type=int, help="Rows sampled to train ivf-flat / ivf-pq (default 262144).")
     args = parser.parse_args(argv)
@@ -433,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'moments':>11} {'backend':<30} {'ms/query':>10} {'recall':>8} {'build s':>8} {'emb. MB':>9}")
         with tempfile.TemporaryDirectory(prefix="fvmr-speed-") as temporary:
             ann_settings = {key: value for key, value in (("nlist", args.nlist), ("train_rows", args.train_rows)) if value is not None}
-            rows += corpus_rows(tokenizer, settings, args.work_dir or Path(temporary), args.seed, args.backends, ann_settings)
+            rows += corpus_rows(tokenizer, settings, args.work_dir or Path(temporary), args.seed, args.backends, ann_settings, args.memory_budget_gb)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
