@@ -2,12 +2,13 @@
 
     python benchmarks/corpus.py [--quick] [--json corpus.json] [--workers 2] [--work-dir DIR]
                                 [--data ../shared/data] [--seeds 3] [--steps 1500]
-                                [--grid 0.5,1 2,1 0.5,0.1 2,0.1] [--datasets synthetic charades-sta]
+                                [--grid 0.5,1 2,1 0.5,0.1 2,0.1 0.5,0.1,4096 ...] [--datasets synthetic charades-sta]
 
 The full FVMR model (FVMRConfig defaults: teacher, the paper's L_dis with λ = 1, T = 1) trained with and
 without the cross-video term L_cv (`cross_video_weight` μ > 0, `cross_video_temperature` τ: the other
-videos' moments in the batch as negatives, see `cross_video_loss`), with the same budget, seeds and model
-sizes, on:
+videos' moments in the batch as negatives, see `cross_video_loss`; with `cross_video_memory_size` M > 0
+also the ground-truth moments of the last M training queries, see `CrossVideoMemory`), with the same
+budget, seeds and model sizes, on:
 
     synthetic     the synthetic world (seed 0, gold trees), 1000 / 150 / 150 videos x 2 queries
     charades-sta  the real Charades-STA annotations with SIMULATED clip features (made from each moment's
@@ -15,12 +16,12 @@ sizes, on:
                   official train videos whose id hashes to 0 mod 10, test = the official test split.
 
 Selection on validation only: each run keeps the epoch with the best validation within-video R@1,
-IoU=0.5 (the trainer's rule); (μ, τ) is chosen per dataset over `--grid` by the validation split's
-corpus VCMR R@1, IoU=0.5 (seed 0), then trained with the other seeds. Every run then reads the test
+IoU=0.5 (the trainer's rule); (μ, τ, M) is chosen per dataset over `--grid` by the validation split's
+corpus VCMR R@1, IoU=0.5 (seed 0), then trained with the other seeds. A grid point is (μ, τ, M). Every run then reads the test
 split once: within-video R@1 (`evaluate_model`: each query ranks the proposals of its own video) and
 corpus-level VCMR R@k, IoU=m and VR R@k (`evaluate_corpus`: each query searches every test video at
 once; a hit needs the right video). Tables: the grid's validation numbers; test mean ± sample std over
-seeds for fvmr and the chosen (μ, τ), and the ratio of corpus R@1, IoU=0.5 to within-video R@1,
+seeds for fvmr and the chosen (μ, τ, M), and the ratio of corpus R@1, IoU=0.5 to within-video R@1,
 IoU=0.5 (the issue's goal: at least 0.5).
 """
 
@@ -63,16 +64,16 @@ WITHIN = [metric_name(1, 0.5), metric_name(1, 0.7), metric_name(5, 0.5)]
 CORPUS = [corpus_metric_name(n, 0.5) for n in (1, 5, 10, 100)] + [corpus_metric_name(1, 0.7)]
 VIDEO = [video_metric_name(n) for n in (1, 5, 10)]
 SELECTION_METRIC = metric_name(1, 0.5)  # the best epoch of a run, by validation within-video R@1
-CHOICE_METRIC = corpus_metric_name(1, 0.5)  # (μ, τ), by validation corpus VCMR R@1, IoU=0.5
+CHOICE_METRIC = corpus_metric_name(1, 0.5)  # (μ, τ, M), by validation corpus VCMR R@1, IoU=0.5
 RESULT_NAME = "corpus_result.json"  # each finished run's validation and test metrics, in its folder
-GRID = ((0.5, 1.0), (2.0, 1.0), (0.5, 0.1), (2.0, 0.1))  # (μ, τ) of the cross-video term
+GRID = ((0.5, 1.0, 0), (2.0, 1.0, 0), (0.5, 0.1, 0), (2.0, 0.1, 0), (0.5, 0.1, 4096), (2.0, 1.0, 4096), (0.5, 0.1, 16384), (2.0, 1.0, 16384))  # (μ, τ, M)
 
 
 @dataclass(frozen=True)
 class Settings:
     seeds: tuple[int, ...]
     max_steps: int
-    grid: tuple[tuple[float, float], ...] = GRID
+    grid: tuple[tuple[float, float, int], ...] = GRID
     synthetic_videos: tuple = (("train", 1000), ("validation", 150), ("test", 150))
     charades_limit: int | None = None
     batch_size: int = 32
@@ -84,14 +85,16 @@ FULL = Settings(seeds=(0, 1, 2), max_steps=1500)
 QUICK = Settings(seeds=(0,), max_steps=150, grid=GRID[:1], synthetic_videos=(("train", 200), ("validation", 50), ("test", 50)), charades_limit=600)
 
 
-def variant_name(weight: float, temperature: float) -> str:
-    return f"fvmr + cross-video μ={weight:g} τ={temperature:g}"
+def variant_name(weight: float, temperature: float, memory: int = 0) -> str:
+    return f"fvmr + cross-video μ={weight:g} τ={temperature:g}" + (f" M={memory}" if memory else "")
 
 
 def variants(settings: Settings) -> dict[str, dict]:
     """{name: config overrides}: fvmr alone and each grid point."""
     named = {"fvmr": {}}
-    named.update({variant_name(*point): {"cross_video_weight": point[0], "cross_video_temperature": point[1]} for point in settings.grid})
+    for weight, temperature, memory in settings.grid:
+        overrides = {"cross_video_weight": weight, "cross_video_temperature": temperature}
+        named[variant_name(weight, temperature, memory)] = overrides | ({"cross_video_memory_size": memory} if memory else {})
     return named
 
 
@@ -158,13 +161,13 @@ def ratio(run: dict, split: str) -> float:
 def grid_table(results: dict[tuple, dict], dataset: str, named: dict, seed: int, chosen: str | None) -> str:
     """Markdown: fvmr and each grid point, seed `seed`, VALIDATION metrics only."""
     columns = [f"within {SELECTION_METRIC}", CHOICE_METRIC, corpus_metric_name(10, 0.5), video_metric_name(1), "corpus / within"]
-    lines = ["| variant | μ | τ | " + " | ".join(f"validation {name}" for name in columns) + " | |", "|---|---:|---:|" + "---:|" * len(columns) + "---|"]
+    lines = ["| variant | μ | τ | M | " + " | ".join(f"validation {name}" for name in columns) + " | |", "|---|---:|---:|---:|" + "---:|" * len(columns) + "---|"]
     for variant, overrides in named.items():
         run = results.get((dataset, variant, seed))
         if run is None:
             continue
         values = [run["validation"]["within"][SELECTION_METRIC]] + [run["validation"]["corpus"][name] for name in columns[1:4]]
-        cells = [f"{overrides.get('cross_video_weight', 0):g}", f"{overrides.get('cross_video_temperature', 1):g}"]
+        cells = [f"{overrides.get('cross_video_weight', 0):g}", f"{overrides.get('cross_video_temperature', 1):g}", str(overrides.get("cross_video_memory_size", 0))]
         cells += [f"{value:.1f}" for value in values] + [f"{ratio(run, 'validation'):.2f}", "chosen" if variant == chosen else ""]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -182,14 +185,16 @@ def test_table(entries: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def parse_point(text: str) -> tuple[float, float]:
-    weight, _, temperature = text.partition(",")
+def parse_point(text: str) -> tuple[float, float, int]:
+    parts = text.split(",")
     try:
-        point = float(weight), float(temperature)
+        if len(parts) not in (2, 3):
+            raise ValueError
+        point = float(parts[0]), float(parts[1]), int(parts[2]) if len(parts) == 3 else 0
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected μ,τ (e.g. 0.5,1), got {text!r}") from None
-    if point[0] <= 0 or point[1] <= 0:
-        raise argparse.ArgumentTypeError(f"μ and τ must be positive, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected μ,τ or μ,τ,M (e.g. 0.5,1 or 0.5,0.1,4096), got {text!r}") from None
+    if point[0] <= 0 or point[1] <= 0 or point[2] < 0:
+        raise argparse.ArgumentTypeError(f"μ and τ must be positive and M at least 0, got {text!r}")
     return point
 
 
@@ -202,7 +207,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FVMR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")))
     parser.add_argument("--seeds", type=int, help="Number of training seeds (default 3, 1 with --quick).")
     parser.add_argument("--steps", type=int, help="Optimizer steps per run (default 1500, 150 with --quick).")
-    parser.add_argument("--grid", type=parse_point, nargs="+", help=f"(μ, τ) points of the cross-video term, as μ,τ (default {' '.join(f'{w:g},{t:g}' for w, t in GRID)}).")
+    parser.add_argument("--grid", type=parse_point, nargs="+", help=f"(μ, τ, M) points of the cross-video term, as μ,τ or μ,τ,M (default {' '.join(f'{w:g},{t:g},{m}' for w, t, m in GRID)}).")
     parser.add_argument("--datasets", nargs="+", choices=["synthetic", "charades-sta"], default=["synthetic", "charades-sta"])
     parser.add_argument("--summarize", action="store_true", help="Train nothing: tabulate the runs already finished in --work-dir.")
     args = parser.parse_args()
@@ -273,7 +278,7 @@ def main() -> int:
     for dataset in args.datasets:
         chosen = choose(results, dataset, named, first_seed)
         grids[dataset] = {"chosen": chosen, "runs": [results[(dataset, v, first_seed)] for v in named if (dataset, v, first_seed) in results]}
-        print(f"\n### {dataset}: (μ, τ) chosen on the validation split (seed {first_seed})\n")
+        print(f"\n### {dataset}: (μ, τ, M) chosen on the validation split (seed {first_seed})\n")
         print(grid_table(results, dataset, named, first_seed, chosen))
         reported = [variant for variant in ("fvmr", chosen) if variant is not None]
         items = [{"dataset": dataset, "variant": v, "overrides": named[v], "runs": [results[(dataset, v, s)] for s in settings.seeds if (dataset, v, s) in results]} for v in reported]

@@ -305,7 +305,7 @@ def copy_bandwidth_gb_s(megabytes: int = 512, repeats: int = 5) -> float:
 
 def corpus_rows(
     tokenizer, settings: Settings, work_dir: Path, seed: int, backend_names: list[str] | None = None, ann_settings: dict | None = None,
-    memory_budget_gb: float = MEMORY_BUDGET_GB,
+    memory_budget_gb: float = MEMORY_BUDGET_GB, ivf_pq_search: list[tuple[int, int]] | None = None,
 ) -> list[dict]:
     model, processor, _ = build_models(CORPUS_PRESET, tokenizer)
     proposals, rows = len(model.video_encoder.proposals), []
@@ -342,20 +342,26 @@ def corpus_rows(
             started = time.perf_counter()
             index = make()
             build_s = time.perf_counter() - started
-            ms, found = timed_search(index, queries)
-            if reference is None:
-                reference, reference_ms, reference_name = found, ms, name
-            recall = statistics.fmean(len(a & b) / max(len(b), 1) for a, b in zip(found, reference))
-            row = {
-                "section": "corpus", "backend": name, "moments": moments, "videos": num_videos, "dim": CORPUS_DIM,
-                "ms_per_query": ms, "recall_at_10": recall, "recall_reference": reference_name, "build_s": build_s if index.ann is not None else None,
-                "ann_memory_mb": index.ann.memory_bytes / 2**20 if index.ann is not None else None,
-                "embeddings_mb": index.embeddings.numel() * index.embeddings.element_size() / 2**20,
-                "queries": len(queries), "load_average": os.getloadavg()[0],
-            }  # fmt: skip
-            rows.append(row)
-            build = f"{row['build_s']:8.0f}" if row["build_s"] is not None else f"{'-':>8}"
-            print(f"{moments:>11} {name:<30} {ms:10.1f} {recall:8.3f} {build} {row['embeddings_mb']:9.0f}   load {row['load_average']:.1f}", flush=True)
+            search_points = [None] + (list(ivf_pq_search or []) if name == "ivf-pq" else [])
+            for point in search_points:  # the built settings, then each (nprobe, rerank) on the same index
+                if point is not None:
+                    index.ann.set_search_parameters(nprobe=point[0], rerank=point[1])
+                ms, found = timed_search(index, queries)
+                if reference is None:
+                    reference, reference_ms, reference_name = found, ms, name
+                recall = statistics.fmean(len(a & b) / max(len(b), 1) for a, b in zip(found, reference))
+                row = {
+                    "section": "corpus", "backend": name, "moments": moments, "videos": num_videos, "dim": CORPUS_DIM,
+                    "ms_per_query": ms, "recall_at_10": recall, "recall_reference": reference_name, "build_s": build_s if index.ann is not None else None,
+                    "ann_settings": index.ann.settings_dict() if index.ann is not None else None,
+                    "ann_memory_mb": index.ann.memory_bytes / 2**20 if index.ann is not None else None,
+                    "embeddings_mb": index.embeddings.numel() * index.embeddings.element_size() / 2**20,
+                    "queries": len(queries), "load_average": os.getloadavg()[0],
+                }  # fmt: skip
+                rows.append(row)
+                build = f"{row['build_s']:8.0f}" if row["build_s"] is not None else f"{'-':>8}"
+                label = name if index.ann is None else f"{name} nprobe {index.ann.settings.nprobe} rerank {index.ann.settings.rerank}"
+                print(f"{moments:>11} {label:<30} {ms:10.1f} {recall:8.3f} {build} {row['embeddings_mb']:9.0f}   load {row['load_average']:.1f}", flush=True)
             if index.ann is not None:
                 index.remove_ann()
             del index
@@ -394,6 +400,17 @@ def print_latency_row(row: dict) -> None:
     print(f"{row['geometry']:<40} {row['num_proposals']:>5} {row['batch']:>5} {row['fvmr_ms']:10.2f} {baseline} {ratio}{note}", flush=True)
 
 
+def search_point(text: str) -> tuple[int, int]:
+    """'NPROBE,RERANK' -> (nprobe, rerank)."""
+    try:
+        nprobe, rerank = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NPROBE,RERANK (e.g. 64,1000), got {text!r}") from None
+    if nprobe < 1 or rerank < 0:
+        raise argparse.ArgumentTypeError(f"nprobe must be positive and rerank at least 0, got {text!r}")
+    return nprobe, rerank
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="About a minute: batches 1 and 8, corpora of 1k and 10k videos.")
@@ -412,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="Peak memory the corpus rows may use (also capped by the memory available); larger corpora are skipped.")
     parser.add_argument("--nlist", type=int, help="Inverted lists of ivf-flat / ivf-pq (default 4 sqrt(moments)).")
     parser.add_argument("--train-rows", type=int, help="Rows sampled to train ivf-flat / ivf-pq (default 262144).")
+    parser.add_argument("--ivf-pq-search", type=search_point, nargs="+", metavar="NPROBE,RERANK",
+                        help="Also time the built ivf-pq index at these search settings (recall against speed), e.g. 64,1000 128,4000.")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     if args.corpus_moments:
@@ -438,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'moments':>11} {'backend':<30} {'ms/query':>10} {'recall':>8} {'build s':>8} {'emb. MB':>9}")
         with tempfile.TemporaryDirectory(prefix="fvmr-speed-") as temporary:
             ann_settings = {key: value for key, value in (("nlist", args.nlist), ("train_rows", args.train_rows)) if value is not None}
-            rows += corpus_rows(tokenizer, settings, args.work_dir or Path(temporary), args.seed, args.backends, ann_settings, args.memory_budget_gb)
+            rows += corpus_rows(tokenizer, settings, args.work_dir or Path(temporary), args.seed, args.backends, ann_settings, args.memory_budget_gb, args.ivf_pq_search)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

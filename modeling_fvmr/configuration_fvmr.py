@@ -82,7 +82,7 @@ POSITIVE_INTS = (
     "word_embedding_dim", "lstm_hidden_size", "lstm_num_layers", "semantic_dim", "max_verbs", "max_arguments",
     "joint_dim", "fusion_hidden_size",
 )
-NON_NEGATIVE_INTS = ("video_conv_layers", "pad_token_id")
+NON_NEGATIVE_INTS = ("video_conv_layers", "pad_token_id", "cross_video_memory_size")
 INFINITY = float("inf")
 FLOAT_RANGES = {
     "dropout": (0.0, 1.0, (True, False)),
@@ -189,6 +189,12 @@ class FVMRConfig(PretrainedConfig):
             against its own video's moments, weighted by their soft labels y (see
             `cross_video_loss` in modeling_fvmr.py; an MMN-style contrastive term on the raw logits p).
         cross_video_temperature (`float`, 1.0): τ of L_cv (the logits p are divided by it).
+        cross_video_memory_size (`int`, 0): negatives of L_cv beyond the batch (0 = the batch only): a
+            first-in-first-out memory of this many moment embeddings from earlier training batches,
+            one per query (its ground-truth moment, the proposal with the largest soft label,
+            detached), each with a signature of its video so that a query's own video is never its
+            negative (see `CrossVideoMemory` in modeling_fvmr.py). Training state, not weights: it is
+            saved in checkpoints, not in exported models.
         nms_threshold (`float`, 0.5): temporal NMS threshold (IoU) used when decoding moments and in
             evaluation (2D-TAN: 0.45 Charades-STA, 0.5 ActivityNet Captions, 0.4 TACoS; set by the presets).
         initializer_range (`float`, 0.02): std of the normal init of the role embeddings (word
@@ -234,6 +240,7 @@ class FVMRConfig(PretrainedConfig):
         detach_teacher: bool = False,
         cross_video_weight: float = 0.0,
         cross_video_temperature: float = 1.0,
+        cross_video_memory_size: int = 0,
         nms_threshold: float = 0.5,
         initializer_range: float = 0.02,
         video_features: dict | None = None,
@@ -270,6 +277,7 @@ class FVMRConfig(PretrainedConfig):
         self.detach_teacher = detach_teacher
         self.cross_video_weight = cross_video_weight
         self.cross_video_temperature = cross_video_temperature
+        self.cross_video_memory_size = cross_video_memory_size
         self.nms_threshold = nms_threshold
         self.initializer_range = initializer_range
         self.pad_token_id = pad_token_id

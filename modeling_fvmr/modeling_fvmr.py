@@ -345,6 +345,8 @@ class FVMRModel(FVMRPreTrainedModel):
                     nn.Linear(config.fusion_hidden_size, 1),
                 )
         self.post_init()
+        # training state beside the weights (not a module: never in the state dict or the exported model)
+        self.cross_video_memory = CrossVideoMemory(config.cross_video_memory_size, config.joint_dim) if config.cross_video_memory_size else None
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.text_encoder.word_embeddings
@@ -489,8 +491,8 @@ class FVMRModel(FVMRPreTrainedModel):
                 )
                 loss = loss + loss_teacher + self.config.distillation_weight * loss_distillation
             if self.config.cross_video_weight > 0:
-                same_video = same_video_pairs(video_features, lengths, durations)
-                loss_cross_video = cross_video_loss(moments, queries, targets, same_video, self.config.cross_video_temperature)
+                signatures = query_signatures(video_features, lengths, durations, input_ids, attention_mask)
+                loss_cross_video = self._cross_video_loss(moments, queries, targets, signatures)
                 loss = loss + self.config.cross_video_weight * loss_cross_video
 
         output = FVMROutput(
@@ -506,6 +508,22 @@ class FVMRModel(FVMRPreTrainedModel):
             node_weights=node_weights,
         )
         return output if return_dict else output.to_tuple()
+
+    def _cross_video_loss(self, moments: torch.Tensor, queries: torch.Tensor, targets: torch.Tensor, signatures: torch.Tensor) -> torch.Tensor:
+        """L_cv against the batch's other videos and, with a memory, earlier batches' moments; in
+        training mode the batch's ground-truth moments then enter the memory."""
+        signatures = signatures.to(moments.device)
+        memory = memory_excluded = None
+        if self.cross_video_memory is not None:
+            memory, memory_signatures = self.cross_video_memory.rows(moments.device)
+            memory_excluded = not_negative(signatures, memory_signatures)
+        excluded = not_negative(signatures, signatures)
+        loss = cross_video_loss(moments, queries, targets, excluded, self.config.cross_video_temperature, memory, memory_excluded)
+        if self.cross_video_memory is not None and self.training:
+            positive = targets.sum(-1) > 0
+            ground_truth = moments[torch.arange(len(moments), device=moments.device), targets.argmax(-1)]  # (B, J)
+            self.cross_video_memory.push(ground_truth[positive], signatures[positive])
+        return loss
 
     @staticmethod
     def _check_labels(labels: torch.Tensor, durations: torch.Tensor) -> None:
@@ -549,53 +567,127 @@ def distillation_loss(
     return -(target * log_s + (1 - target) * log1m_softmax(student)).mean(-1).mean()
 
 
-def same_video_pairs(video_features: torch.Tensor, lengths: torch.Tensor, durations: torch.Tensor) -> torch.Tensor:
-    """(B, B) bool: whether batch rows i and j hold the same video (equal duration, length and features).
+TOKEN_HASH_BASE, TOKEN_HASH_MODULUS = 1_000_003, 2**31 - 1  # polynomial hash of a query's token ids (no int64 overflow)
 
-    Several queries of one video often share a batch; their moments must not be each other's negatives.
-    """
-    same = (durations[:, None] == durations[None]) & (lengths[:, None] == lengths[None])
-    for i, j in (same.triu(1)).nonzero().tolist():
-        same[i, j] = same[j, i] = torch.equal(video_features[i, : lengths[i]], video_features[j, : lengths[j]])
-    return same
+
+def query_signatures(
+    video_features: torch.Tensor, lengths: torch.Tensor, durations: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """(B, 5) float64 [duration, valid clips, Σ features, Σ features², hash of the token ids] of each row:
+    what `not_negative` compares (several queries of one video often share a batch, the cross-video
+    memory holds earlier batches' queries, and annotations repeat sentences across videos)."""
+    device = "cpu" if video_features.device.type == "mps" else video_features.device  # MPS has no float64
+    valid = torch.arange(video_features.shape[1], device=video_features.device)[None, :, None] < lengths.to(video_features.device)[:, None, None]
+    features = (video_features * valid).to(device, torch.float64)
+    tokens = (input_ids * attention_mask).to(device, torch.int64) % TOKEN_HASH_MODULUS  # padding hashes as id 0
+    powers = torch.tensor([pow(TOKEN_HASH_BASE, position, TOKEN_HASH_MODULUS) for position in range(tokens.shape[1])], device=device)
+    text = (tokens * powers % TOKEN_HASH_MODULUS).sum(1) % TOKEN_HASH_MODULUS
+    return torch.stack(
+        [durations.to(device, torch.float64), lengths.to(device, torch.float64), features.sum((1, 2)), features.square().sum((1, 2)), text.to(torch.float64)], dim=1
+    )
+
+
+def not_negative(signatures: torch.Tensor, other_signatures: torch.Tensor) -> torch.Tensor:
+    """(A, 5), (C, 5) `query_signatures` -> (A, C) bool: True where the other row's moments are no
+    negative for this row's query: the same video (the first four values equal up to float64 rounding,
+    as the same features summed at other offsets may differ in the last bits), or the same query text
+    (equal token ids: the text encoder cannot tell such queries apart, and a moment described by the
+    very sentence being searched for is a match, not a negative)."""
+    same_video = torch.isclose(signatures[:, None, :4], other_signatures[None, :, :4], rtol=1e-9, atol=1e-9).all(-1)
+    return same_video | (signatures[:, None, 4] == other_signatures[None, :, 4])
 
 
 def cross_video_loss(
     moment_embeddings: torch.Tensor,
     query_embeddings: torch.Tensor,
     targets: torch.Tensor,
-    same_video: torch.Tensor,
+    excluded: torch.Tensor,
     temperature: float = 1.0,
+    memory_embeddings: torch.Tensor | None = None,
+    memory_excluded: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """L_cv: the moments of the other videos in the batch as negatives for each query (MMN-style).
+    """L_cv: the moments of the other videos in the batch (and in the memory) as negatives for each
+    query (MMN-style).
 
     With s_ivk = φ_m(m_vk)ᵀ φ_s(s_i) / τ the student logit of query i for moment k of batch video v, and
-    n_i = log Σ_{v not query i's video} Σ_k exp(s_ivk) over the other videos' moments,
+    n_i = log( Σ_{v not excluded} Σ_k exp(s_ivk) + Σ_{memory rows r not excluded} exp(s_ir) ),
 
         L_cv = mean_i  Σ_k y_ik · −log( exp(s_iik) / (exp(s_iik) + exp(n_i)) ) / Σ_k y_ik
 
     i.e. each positive moment (soft label y > 0) of the query's own video must outscore all other
-    videos' moments together. Queries whose video has no positive moment, or whose batch holds no
-    other video, do not count; with no such query L_cv is 0.
+    videos' moments together; excluded are the query's own video and moments annotated with the same
+    query text (`not_negative`). Queries whose video has no positive moment, or that have no negative
+    at all, do not count; with no such query L_cv is 0.
 
     Args:
         moment_embeddings: (B, K, J) φ_m(m). query_embeddings: (B, J) φ_s(s). targets: (B, K) soft labels y.
-        same_video: (B, B) bool, True where two rows hold the same video (the diagonal included).
+        excluded: (B, B) bool, True where batch row j's moments are no negatives for query i (its own
+            video, the diagonal included; see `not_negative`).
         temperature: τ.
+        memory_embeddings: (R, J) moment embeddings of earlier batches (see `CrossVideoMemory`), or None.
+        memory_excluded: (B, R) bool, True where memory row r is no negative for query i.
 
     Returns:
         a scalar.
     """
     logits = torch.einsum("vkj,ij->ivk", moment_embeddings, query_embeddings) / temperature  # (B_query, B_video, K)
     positives = logits.diagonal(dim1=0, dim2=1).T  # (B, K): each query's own video
-    negatives = logits.masked_fill(same_video.unsqueeze(-1), float("-inf")).flatten(1).logsumexp(-1)  # n_i: (B,)
+    negatives = logits.masked_fill(excluded.unsqueeze(-1), float("-inf")).flatten(1)  # (B, B K)
+    has_negative = ~excluded.all(-1)
+    if memory_embeddings is not None and len(memory_embeddings):
+        memory_logits = (query_embeddings @ memory_embeddings.T / temperature).masked_fill(memory_excluded, float("-inf"))  # (B, R)
+        negatives = torch.cat([negatives, memory_logits], dim=1)
+        has_negative = has_negative | ~memory_excluded.all(-1)
     weights = targets.to(logits.dtype)
-    counted = (weights.sum(-1) > 0) & ~same_video.all(-1)
+    counted = (weights.sum(-1) > 0) & has_negative
     if not bool(counted.any()):
         return logits.sum() * 0.0  # keeps the graph (and the device) of a real loss
-    per_moment = F.softplus(negatives[counted].unsqueeze(-1) - positives[counted])  # −log(e^s / (e^s + e^n))
+    negatives = negatives[counted].logsumexp(-1)  # n_i
+    per_moment = F.softplus(negatives.unsqueeze(-1) - positives[counted])  # −log(e^s / (e^s + e^n))
     per_query = (weights[counted] * per_moment).sum(-1) / weights[counted].sum(-1)
     return per_query.mean()
 
 
-__all__ = ["FVMRModel", "FVMRPreTrainedModel", "FVMROutput", "FVMRVideoOutput", "distillation_loss", "cross_video_loss"]
+class CrossVideoMemory:
+    """First-in-first-out memory of moment embeddings from earlier training batches: the negatives of
+    L_cv beyond the batch (`config.cross_video_memory_size` rows; MoCo-style, without a momentum encoder).
+
+    Each training step pushes, for every query with a positive moment, φ_m of its ground-truth moment
+    (the proposal with the largest soft label: the moment most like what a query about it asks for,
+    hence a hard negative for other videos' queries), detached, with its `query_signatures` row (its video and its text).
+    Training state, not weights: the trainer saves it in checkpoints (`state_dict` /
+    `load_state_dict`, for an exact resume); `save_pretrained` never sees it.
+    """
+
+    def __init__(self, size: int, dim: int):
+        self.size = size
+        self.embeddings = torch.zeros(size, dim)  # (R, J)
+        self.signatures = torch.zeros(size, 5, dtype=torch.float64)  # (R, 5)
+        self.written = 0  # rows pushed so far; the next goes to written % size
+
+    def rows(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R', J) embeddings and (R', 5) signatures of the filled rows (R' = min(written, size)), on `device`."""
+        self.embeddings, self.signatures = self.embeddings.to(device), self.signatures.to(device)
+        filled = min(self.written, self.size)
+        return self.embeddings[:filled], self.signatures[:filled]
+
+    @torch.no_grad()
+    def push(self, embeddings: torch.Tensor, signatures: torch.Tensor) -> None:
+        """Append (N, J) embeddings and their (N, 5) signatures, overwriting the oldest rows."""
+        embeddings, signatures = embeddings[-self.size :], signatures[-self.size :]
+        positions = ((self.written + torch.arange(len(embeddings))) % self.size).to(self.embeddings.device)
+        # out of place: the rows handed out by `rows` may still be in this step's autograd graph
+        self.embeddings = self.embeddings.index_copy(0, positions, embeddings.detach().to(self.embeddings))
+        self.signatures = self.signatures.index_copy(0, positions, signatures.to(self.signatures))
+        self.written += len(embeddings)
+
+    def state_dict(self) -> dict:
+        return {"embeddings": self.embeddings.cpu(), "signatures": self.signatures.cpu(), "written": self.written}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["embeddings"].shape != self.embeddings.shape:
+            raise ValueError(f"A cross-video memory of shape {tuple(state['embeddings'].shape)} does not fit this model's {tuple(self.embeddings.shape)}.")
+        self.embeddings, self.signatures, self.written = state["embeddings"], state["signatures"], int(state["written"])
+
+
+__all__ = ["FVMRModel", "FVMRPreTrainedModel", "FVMROutput", "FVMRVideoOutput", "distillation_loss", "cross_video_loss", "CrossVideoMemory"]

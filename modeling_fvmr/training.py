@@ -407,6 +407,8 @@ class Trainer:
         train_loader = self._dataloader(self.train_data, args.batch_size, shuffle=True)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
         model, optimizer, train_loader = accelerator.prepare(self.model, optimizer, train_loader)
+        if self.model.cross_video_memory is not None:  # training state: in checkpoints, for an exact resume
+            accelerator.register_for_checkpointing(self.model.cross_video_memory)
         # counted after `prepare`: each process iterates over its own shard of the batches
         steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
         total_steps = min(args.max_steps or math.inf, steps_per_epoch * args.num_epochs)

@@ -148,3 +148,19 @@ def test_bad_ann_settings(index):
     with pytest.raises(ValueError, match="nlist must be between 1 and the"):
         index.build_ann("ivf-flat", nlist=10**6)
     assert index.ann is None
+
+
+def test_search_parameters_change_at_search_time_and_are_checked(model_and_processor):
+    exact, index = random_index(model_and_processor), random_index(model_and_processor)
+    index.build_ann("ivf-pq", nlist=2, nprobe=1, pq_m=4, pq_bits=4)  # one list of two, coarse codes: approximate
+    expected = [as_rows(moments) for moments in exact.search(QUERIES, top_k=9)]
+    assert [as_rows(moments) for moments in index.search(QUERIES, top_k=9)] != expected
+    index.ann.set_search_parameters(nprobe=2, rerank=10_000)  # every list, every row re-scored: exact
+    assert (index.ann.settings.nprobe, index.ann.settings.rerank) == (2, 10_000)
+    for found, wanted in zip(index.search(QUERIES, top_k=9), expected):
+        assert_same_moments(found, wanted)
+    with pytest.raises(ValueError, match="rerank must be at least 0, got -1"):
+        index.ann.set_search_parameters(rerank=-1)
+    with pytest.raises(ValueError, match="nprobe must be positive, got 0"):
+        index.ann.set_search_parameters(nprobe=0)
+    assert index.ann.settings.rerank == 10_000  # a refused change changes nothing

@@ -100,7 +100,9 @@ def test_exported_folder_reloads_with_the_same_metrics_and_a_card(world, tmp_pat
 
 def test_sigkill_between_checkpoints_then_resume_gives_the_same_weights(world, tmp_path):
     # no progress bar: unread, its output would fill the pipe and block a slow (loaded) run
-    common = ("--epochs", "30", "--checkpointing-steps", "5", "--eval-split", "none", "--seed", "7", "--no_show_progress")
+    # with the cross-video memory: training state outside the weights that the checkpoint must carry too
+    common = ("--epochs", "30", "--checkpointing-steps", "5", "--eval-split", "none", "--seed", "7", "--no_show_progress",
+              "--set", "cross_video_weight=0.5", "--set", "cross_video_memory_size=16")
     reference = run_cli(*cli_args(world, tmp_path / "reference", *common))
     output = reference.communicate(timeout=600)[0]
     assert reference.returncode == 0, output[-3000:]

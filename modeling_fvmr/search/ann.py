@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -66,6 +66,8 @@ class AnnSettings:
         for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search", "pq_bits"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.rerank < 0:
+            raise ValueError(f"rerank must be at least 0, got {self.rerank}.")
 
 
 class AnnIndex:
@@ -133,12 +135,11 @@ class AnnIndex:
         else:
             self.faiss_index.nprobe = min(self.settings.nprobe, self.faiss_index.nlist)
 
-    def set_search_parameters(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
-        """Trade speed for recall at search time (ivf-*: nprobe; hnsw: ef_search)."""
-        if nprobe is not None:
-            self.settings.nprobe = int(nprobe)
-        if ef_search is not None:
-            self.settings.ef_search = int(ef_search)
+    def set_search_parameters(self, nprobe: int | None = None, ef_search: int | None = None, rerank: int | None = None) -> None:
+        """Trade speed for recall at search time (ivf-*: nprobe; hnsw: ef_search; any kind: rerank, the
+        candidates re-scored exactly); the values are checked as in `AnnSettings`."""
+        changes = {name: value for name, value in (("nprobe", nprobe), ("ef_search", ef_search), ("rerank", rerank)) if value is not None}
+        self.settings = replace(self.settings, **changes)
         self._apply_search_settings()
 
     @property

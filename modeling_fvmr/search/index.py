@@ -398,7 +398,12 @@ class MomentIndex:
             raise ValueError(f"query_embeddings must have shape (queries, {self.embeddings.shape[1]}), got {tuple(query_embeddings.shape)}.")
         threshold = check_nms_threshold(self.model.config.nms_threshold if nms_threshold is None else nms_threshold)
         rows = self._rows_of(video_id)
-        embeddings = self.embeddings if rows is None else self.embeddings[rows]
+        if rows is None:
+            embeddings = self.embeddings
+        elif len(rows) == int(rows[-1] - rows[0]) + 1:  # one video (or adjacent ones): a view, not a copy of its rows
+            embeddings = self.embeddings[int(rows[0]) : int(rows[-1]) + 1]
+        else:
+            embeddings = self.embeddings[rows]
         query_embeddings = query_embeddings.detach().float().cpu()
         results: list[list[RetrievedMoment] | None] = [None] * len(query_embeddings)
         use_ann = self.ann is not None and rows is None and not exact
