@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing
 import torch  # noqa: E402
 
 from accuracy import build_charades, build_synthetic  # noqa: E402  (the same datasets as benchmarks/accuracy.py)
+from datasets_scripts.simulation import content_words  # noqa: E402
 from modeling_fvmr.evaluation import corpus_metric_name, evaluate_model_on_dataset, metric_name, video_metric_name  # noqa: E402
 
 MODEL_SIZES = {  # as benchmarks/accuracy.py and the demo
@@ -148,6 +149,22 @@ def choose(results: dict[tuple, dict], dataset: str, named: dict, seed: int) -> 
     if not all((dataset, variant, seed) in results for variant in points):
         return None
     return max(points, key=lambda variant: results[(dataset, variant, seed)]["validation"]["corpus"][CHOICE_METRIC])
+
+
+def ambiguity_bound(dataset: str, split: str) -> float:
+    """Mean over the split's queries of 1 / n, n = the split's videos with a query of the same content
+    words (the words simulated features are made of): the VR R@1 (%) of a model that ranks such videos
+    equally well and picks among them at random, an approximate bound for simulated features."""
+    from collections import defaultdict
+
+    from datasets import load_from_disk
+
+    annotations = load_from_disk(os.path.join(dataset, "annotations"))[split]
+    words = [frozenset(content_words(sentence)) for sentence in annotations["sentence"]]
+    videos = defaultdict(set)
+    for key, video_id in zip(words, annotations["video_id"]):
+        videos[key].add(video_id)
+    return 100 * statistics.fmean(1 / len(videos[key]) for key in words)
 
 
 def cell(values: list[float]) -> str:
@@ -286,6 +303,9 @@ def main() -> int:
         entries += items
         print(f"\n### {dataset}: test split, mean ± std over seeds\n")
         print(test_table(items))
+        bound = grids[dataset]["ambiguity_bound"] = ambiguity_bound(paths[dataset], "test")
+        print(f"\nAmbiguity: {bound:.1f} % = mean over test queries of 1 / (test videos with a query of the same content words),"
+              " the VR R@1 of a model that cannot tell those videos apart")
     print(f"\nwall time {wall / 60:.1f} min, load average {load_start:.1f} at the start, {load_end:.1f} at the end")
     if args.json:
         payload = {

@@ -190,11 +190,11 @@ class FVMRConfig(PretrainedConfig):
             `cross_video_loss` in modeling_fvmr.py; an MMN-style contrastive term on the raw logits p).
         cross_video_temperature (`float`, 1.0): τ of L_cv (the logits p are divided by it).
         cross_video_memory_size (`int`, 0): negatives of L_cv beyond the batch (0 = the batch only): a
-            first-in-first-out memory of this many moment embeddings from earlier training batches,
-            one per query (its ground-truth moment, the proposal with the largest soft label,
-            detached), each with a signature of its video so that a query's own video is never its
-            negative (see `CrossVideoMemory` in modeling_fvmr.py). Training state, not weights: it is
-            saved in checkpoints, not in exported models.
+            first-in-first-out memory of this many moment embeddings (rows) from earlier training
+            batches, every proposal of every video (K rows per query, detached), each with a signature
+            of its video and query text so that a query's own video is never its negative (see
+            `CrossVideoMemory` in modeling_fvmr.py). Training state, not weights: it is saved in
+            checkpoints, not in exported models.
         nms_threshold (`float`, 0.5): temporal NMS threshold (IoU) used when decoding moments and in
             evaluation (2D-TAN: 0.45 Charades-STA, 0.5 ActivityNet Captions, 0.4 TACoS; set by the presets).
         initializer_range (`float`, 0.02): std of the normal init of the role embeddings (word

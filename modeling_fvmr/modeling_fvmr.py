@@ -510,8 +510,8 @@ class FVMRModel(FVMRPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
     def _cross_video_loss(self, moments: torch.Tensor, queries: torch.Tensor, targets: torch.Tensor, signatures: torch.Tensor) -> torch.Tensor:
-        """L_cv against the batch's other videos and, with a memory, earlier batches' moments; in
-        training mode the batch's ground-truth moments then enter the memory."""
+        """L_cv against the batch's other videos and, with a memory, earlier batches' videos; in
+        training mode the batch's moments then enter the memory."""
         signatures = signatures.to(moments.device)
         memory = memory_excluded = None
         if self.cross_video_memory is not None:
@@ -520,9 +520,7 @@ class FVMRModel(FVMRPreTrainedModel):
         excluded = not_negative(signatures, signatures)
         loss = cross_video_loss(moments, queries, targets, excluded, self.config.cross_video_temperature, memory, memory_excluded)
         if self.cross_video_memory is not None and self.training:
-            positive = targets.sum(-1) > 0
-            ground_truth = moments[torch.arange(len(moments), device=moments.device), targets.argmax(-1)]  # (B, J)
-            self.cross_video_memory.push(ground_truth[positive], signatures[positive])
+            self.cross_video_memory.push(moments.flatten(0, 1), signatures.repeat_interleave(moments.shape[1], dim=0))
         return loss
 
     @staticmethod
@@ -650,11 +648,11 @@ def cross_video_loss(
 
 class CrossVideoMemory:
     """First-in-first-out memory of moment embeddings from earlier training batches: the negatives of
-    L_cv beyond the batch (`config.cross_video_memory_size` rows; MoCo-style, without a momentum encoder).
+    L_cv beyond the batch (`config.cross_video_memory_size` rows; a cross-batch memory, without a
+    momentum encoder).
 
-    Each training step pushes, for every query with a positive moment, φ_m of its ground-truth moment
-    (the proposal with the largest soft label: the moment most like what a query about it asks for,
-    hence a hard negative for other videos' queries), detached, with its `query_signatures` row (its video and its text).
+    Each training step pushes φ_m of every proposal of every batch video (B K rows, detached: what the
+    batch's own negatives are), each with its query's `query_signatures` row (its video and its text).
     Training state, not weights: the trainer saves it in checkpoints (`state_dict` /
     `load_state_dict`, for an exact resume); `save_pretrained` never sees it.
     """

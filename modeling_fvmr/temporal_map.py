@@ -94,6 +94,9 @@ def check_nms_threshold(threshold: float) -> float:
     return threshold
 
 
+NMS_PREFIX = 64  # spans walked first when only the top_k are wanted (more only if these run out)
+
+
 def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int | None = None) -> torch.Tensor:
     """Greedy temporal non-maximum suppression.
 
@@ -108,14 +111,49 @@ def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int 
 
     The walk runs on NumPy arrays (no per-step tensor dispatch): one vectorised IoU row per kept span,
     with the arithmetic of `temporal_iou` in the spans' own dtype, so the decisions are the same, and a
-    jump to the next span not suppressed (so a walk costs O(kept x K), not a Python step per span).
+    jump to the next span not suppressed. With `top_k` it first walks only the best `NMS_PREFIX` spans
+    (selected by a partition, not a full sort): decisions on a prefix of the ranking are final, so when
+    the prefix yields top_k spans they are the answer; otherwise a four times longer prefix is walked.
     """
     check_nms_threshold(threshold)
-    order = np.argsort(-scores.detach().float().cpu().numpy(), kind="stable")  # best first; ties keep the earlier index
-    limit = len(order) if top_k is None else top_k
-    if len(order) == 0 or limit <= 0:
+    values = scores.detach().float().cpu().numpy()
+    limit = len(values) if top_k is None else top_k
+    if len(values) == 0 or limit <= 0:
         return torch.zeros(0, dtype=torch.long)
-    ordered = spans.detach().cpu().numpy()[order]
+    spans = spans.detach().cpu().numpy()
+    prefix = len(values) if top_k is None else max(NMS_PREFIX, 8 * top_k)
+    while True:
+        if prefix < len(values):  # every span scoring at least the prefix-th best, in index order
+            candidates = np.flatnonzero(values >= np.partition(values, len(values) - prefix)[len(values) - prefix])
+        else:
+            candidates = np.arange(len(values))
+        order = candidates[np.argsort(-values[candidates], kind="stable")]  # best first; ties keep the earlier index
+        kept = _nms_walk(spans[order], threshold, limit) if top_k is None else _nms_walk_few(spans[order], threshold, limit)
+        if len(kept) == limit or len(order) == len(values):
+            return torch.from_numpy(order[kept])
+        prefix *= 4
+
+
+def _nms_walk_few(ordered: np.ndarray, threshold: float, limit: int) -> list[int]:
+    """`_nms_walk` for a few kept spans (top_k) over a short prefix: a plain Python loop, which costs
+    less than NumPy calls right after the text encoder has evicted their code from the caches. The
+    IoU is computed in float64 from the spans' values (exact for float32 spans up to the last bit)."""
+    kept, kept_spans = [], []
+    for position, (start, end) in enumerate(ordered.tolist()):
+        for kept_start, kept_end in kept_spans:
+            intersection = min(end, kept_end) - max(start, kept_start)
+            if intersection > 0 and intersection / (max(end, kept_end) - min(start, kept_start)) > threshold:
+                break
+        else:
+            kept.append(position)
+            kept_spans.append((start, end))
+            if len(kept) == limit:
+                break
+    return kept
+
+
+def _nms_walk(ordered: np.ndarray, threshold: float, limit: int) -> list[int]:
+    """Positions kept by greedy NMS over (P, 2) spans sorted best first, at most `limit` of them."""
     starts, ends = ordered[:, 0], ordered[:, 1]
     tiny = np.asarray(1e-12, dtype=ordered.dtype)
     suppressed = np.zeros(len(ordered), dtype=bool)
@@ -123,7 +161,7 @@ def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int 
     while True:
         kept.append(position)
         if len(kept) == limit:
-            break
+            return kept
         start, end = starts[position], ends[position]
         intersection = np.maximum(np.minimum(ends, end) - np.maximum(starts, start), 0)
         union = np.maximum(ends, end) - np.minimum(starts, start)  # >= 0; 0 only where intersection is 0 too
@@ -131,9 +169,8 @@ def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int 
         suppressed |= iou > threshold  # positions <= `position` are already decided
         following = ~suppressed[position + 1 :]
         if not following.any():
-            break
+            return kept
         position += 1 + int(following.argmax())  # the next span not suppressed
-    return torch.from_numpy(order[kept])
 
 
 def decode_moments(

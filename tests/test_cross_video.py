@@ -144,35 +144,36 @@ def test_forward_adds_the_weighted_cross_video_term():
         FVMRConfig(cross_video_weight=-1.0)
 
 
-def test_training_steps_fill_the_memory_with_ground_truth_moments(tmp_path):
+def test_training_steps_fill_the_memory_with_the_batch_moments(tmp_path):
     torch.manual_seed(0)
-    model = FVMRModel(FVMRConfig(**TINY, cross_video_weight=0.3, cross_video_memory_size=5))
+    model = FVMRModel(FVMRConfig(**TINY, cross_video_weight=0.3, cross_video_memory_size=50))
     inputs = tiny_batch()
     first = model.train()(**inputs)  # empty memory: the in-batch term
     moments, queries, targets = embeddings_and_targets(model, inputs, first.proposal_spans)
+    K = moments.shape[1]  # 10 proposals of 4 clips
     torch.testing.assert_close(first.loss_cross_video, cross_video_loss(moments, queries, targets, SAME))
-    assert model.cross_video_memory.written == 3
+    assert model.cross_video_memory.written == 3 * K
     stored, signatures = model.cross_video_memory.rows(torch.device("cpu"))
-    best = targets.argmax(-1)  # each query's ground-truth moment (largest soft label)
-    torch.testing.assert_close(stored, moments[torch.arange(3), best].detach())
+    torch.testing.assert_close(stored, moments.flatten(0, 1).detach())  # every proposal of every batch row, in order
+    assert signatures[:K].unique(dim=0).shape[0] == 1 and not torch.equal(signatures[0], signatures[K])
     # the next batch (the same one, in eval mode: nothing is pushed) meets those rows as negatives,
     # except its own videos' rows
     second = model.eval()(**inputs)
-    expected = cross_video_loss(moments, queries, targets, SAME, 1.0, stored, SAME)
+    expected = cross_video_loss(moments, queries, targets, SAME, 1.0, stored, SAME.repeat_interleave(K, dim=1))
     torch.testing.assert_close(second.loss_cross_video, expected)
-    assert model.cross_video_memory.written == 3
+    assert model.cross_video_memory.written == 3 * K
     other = tiny_batch()  # other videos, the same texts: a stored row is a negative except for the query of its text
     stored_before = stored.clone()
     third = model.train()(**other)
     moments, queries, targets = embeddings_and_targets(model, other, third.proposal_spans)
-    torch.testing.assert_close(third.loss_cross_video, cross_video_loss(moments, queries, targets, SAME, 1.0, stored_before, torch.eye(3, dtype=torch.bool)))
-    assert model.cross_video_memory.written == 6 and len(model.cross_video_memory.rows(torch.device("cpu"))[0]) == 5  # 6 pushed into 5 rows
-    newest = moments[torch.arange(3), targets.argmax(-1)].detach()
-    torch.testing.assert_close(model.cross_video_memory.embeddings[0], newest[2])  # the oldest row, overwritten
+    excluded = torch.eye(3, dtype=torch.bool).repeat_interleave(K, dim=1)
+    torch.testing.assert_close(third.loss_cross_video, cross_video_loss(moments, queries, targets, SAME, 1.0, stored_before, excluded))
+    assert model.cross_video_memory.written == 6 * K and len(model.cross_video_memory.rows(torch.device("cpu"))[0]) == 50  # 60 pushed into 50 rows
+    torch.testing.assert_close(model.cross_video_memory.embeddings[:10], moments.flatten(0, 1)[-10:].detach())  # the oldest rows, overwritten
     # training state, not weights: not in the state dict, nor in the exported model
     assert not any("memory" in name for name in model.state_dict())
     model.save_pretrained(tmp_path)
     reloaded = FVMRModel.from_pretrained(tmp_path)
-    assert reloaded.cross_video_memory.written == 0 and reloaded.config.cross_video_memory_size == 5
+    assert reloaded.cross_video_memory.written == 0 and reloaded.config.cross_video_memory_size == 50
     with pytest.raises(ValueError, match="cross_video_memory_size must be an integer >= 0, got -1"):
         FVMRConfig(cross_video_memory_size=-1)

@@ -123,7 +123,7 @@ def test_search_looks_deeper_when_nms_suppresses_candidates(index, model_and_pro
     assert counts == []  # a small search scores all its rows at once: no top-k candidates
     counts.clear()
     monkeypatch.setattr(index_module, "WHOLE_RANKING_ROWS", 0)  # as a search over a large corpus does
-    found = index.search(QUERIES[1], top_k=5, video_id="video0", nms_threshold=0.0)
+    found = index.search(QUERIES[1], top_k=5, video_id=["video0"], nms_threshold=0.0)  # a list: the general path
     assert_same_moments(found, brute_force(model, processor, QUERIES[1], one_video, 5, 0.0))
     assert counts[0] < counts[-1] == index.num_proposals
 

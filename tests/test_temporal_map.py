@@ -83,6 +83,23 @@ def test_nms_suppresses_overlaps_above_threshold():
     assert nms(torch.tensor([[0.0, 2.0], [1.0, 2.0]]), torch.tensor([1.0, 0.5]), 0.5).tolist() == [0, 1]
 
 
+@pytest.mark.parametrize("case", ["random", "ties", "top_cluster"])
+def test_nms_top_k_walks_a_prefix_with_the_full_walk_s_answer(case):
+    # the top_k answer (a walk over the best spans first) must be the first top_k of the full walk
+    generator = torch.Generator().manual_seed(0)
+    starts = torch.randint(0, 100, (2500,), generator=generator).float()
+    spans = torch.stack([starts, starts + torch.randint(1, 30, (2500,), generator=generator).float()], dim=1)
+    scores = torch.rand(2500, generator=generator)
+    if case == "ties":
+        scores = (scores * 20).round()  # many equal scores, also at the prefix's edge
+    if case == "top_cluster":  # the 300 best spans suppress each other: the first prefix runs out
+        spans[:300] = torch.tensor([0.0, 50.0]) + torch.rand(300, 1, generator=generator)
+        scores[:300] += 10
+    full = nms(spans, scores, 0.5)
+    for top_k in (1, 5, 10, 40):
+        assert nms(spans, scores, 0.5, top_k=top_k).tolist() == full[:top_k].tolist()
+
+
 def test_decode_moments_ranks_after_nms():
     spans = torch.tensor([[0.0, 10.0], [1.0, 10.0], [20.0, 30.0]])
     moments = decode_moments(torch.tensor([2.0, 3.0, 1.0]), spans, top_k=5, nms_threshold=0.5)

@@ -397,14 +397,11 @@ class MomentIndex:
         if query_embeddings.dim() != 2 or query_embeddings.shape[1] != self.embeddings.shape[1]:
             raise ValueError(f"query_embeddings must have shape (queries, {self.embeddings.shape[1]}), got {tuple(query_embeddings.shape)}.")
         threshold = check_nms_threshold(self.model.config.nms_threshold if nms_threshold is None else nms_threshold)
-        rows = self._rows_of(video_id)
-        if rows is None:
-            embeddings = self.embeddings
-        elif len(rows) == int(rows[-1] - rows[0]) + 1:  # one video (or adjacent ones): a view, not a copy of its rows
-            embeddings = self.embeddings[int(rows[0]) : int(rows[-1]) + 1]
-        else:
-            embeddings = self.embeddings[rows]
         query_embeddings = query_embeddings.detach().float().cpu()
+        if isinstance(video_id, str):  # the single-video query path: as few operations as possible
+            return self._search_video(query_embeddings, self._positions_of(video_id)[0], top_k, threshold)
+        rows = self._rows_of(video_id)
+        embeddings = self.embeddings if rows is None else self.embeddings[rows]
         results: list[list[RetrievedMoment] | None] = [None] * len(query_embeddings)
         use_ann = self.ann is not None and rows is None and not exact
         if not use_ann and len(embeddings) <= WHOLE_RANKING_ROWS:  # one or a few videos: every row at once
@@ -425,6 +422,16 @@ class MomentIndex:
                 else:
                     results[query] = moments
             pending, count = unfinished, min(len(embeddings), 4 * count)
+        return results
+
+    def _search_video(self, query_embeddings: torch.Tensor, position: int, top_k: int, threshold: float) -> list[list[RetrievedMoment]]:
+        """Search one video: its rows are a slice (a view, no copy), scored with one product; one NMS per query."""
+        rows = slice(position * self.num_proposals, (position + 1) * self.num_proposals)
+        spans, video_id = self.spans[rows], self.video_ids[position]
+        results = []
+        for scores in exact_scan.all_scores(query_embeddings, self.embeddings[rows]):
+            kept = nms(spans, scores, threshold, top_k)
+            results.append([RetrievedMoment(video_id, start, end, score) for (start, end), score in zip(spans[kept].tolist(), scores[kept].tolist())])
         return results
 
     def _ann_candidates(self, query_embeddings: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -511,17 +518,21 @@ class MomentIndex:
         if len(self.video_ids) == 0:
             raise ValueError("The index is empty: add videos before searching.")
 
-    def _rows_of(self, video_id: str | Sequence[str] | None) -> torch.Tensor | None:
-        """(R,) ascending rows of the given videos; None for the whole index."""
-        if video_id is None:
-            return None
+    def _positions_of(self, video_id: str | Sequence[str]) -> list[int]:
+        """Ascending positions (in `video_ids`) of the given videos, each once."""
         wanted = [video_id] if isinstance(video_id, str) else list(video_id)
         if not wanted:
             raise ValueError("video_id is an empty list: give at least one video id, or None for all videos.")
         unknown = [name for name in wanted if name not in self._position_of]
         if unknown:
             raise ValueError(f"Unknown video id(s) {unknown[:5]}: the index holds {len(self)} videos, e.g. {self.video_ids[:3]}.")
-        positions = torch.tensor(sorted({self._position_of[name] for name in wanted}))
+        return sorted({self._position_of[name] for name in wanted})
+
+    def _rows_of(self, video_id: str | Sequence[str] | None) -> torch.Tensor | None:
+        """(R,) ascending rows of the given videos; None for the whole index."""
+        if video_id is None:
+            return None
+        positions = torch.tensor(self._positions_of(video_id))
         return (positions.unsqueeze(1) * self.num_proposals + torch.arange(self.num_proposals)).flatten()
 
     # ----- saving --------------------------------------------------------------------------------
