@@ -47,7 +47,7 @@ DEMO_MODEL = {
     "semantic_dim": 128,
     "joint_dim": 128,
     "fusion_hidden_size": 128,
-    "cross_video_weight": 0.5,  # other videos' moments as negatives: scores comparable across videos (corpus search)
+    "cross_video_weight": 2.0,  # other videos' moments as negatives (μ, τ = 2, 1: chosen on validation by benchmarks/corpus.py)
 }
 DEMO_QUERIES = 3
 

@@ -575,13 +575,16 @@ def query_signatures(
     what `not_negative` compares (several queries of one video often share a batch, the cross-video
     memory holds earlier batches' queries, and annotations repeat sentences across videos)."""
     device = "cpu" if video_features.device.type == "mps" else video_features.device  # MPS has no float64
-    valid = torch.arange(video_features.shape[1], device=video_features.device)[None, :, None] < lengths.to(video_features.device)[:, None, None]
-    features = (video_features * valid).to(device, torch.float64)
+    features = video_features.to(device)
+    valid = torch.arange(features.shape[1], device=device)[None] < lengths.to(device)[:, None]  # (B, T)
+    # per-clip sums accumulated in float64 (no float64 copy of the features), padding clips left out
+    clip_sums = features.sum(2, dtype=torch.float64) * valid
+    clip_squares = torch.linalg.vector_norm(features, dim=2, dtype=torch.float64).square() * valid
     tokens = (input_ids * attention_mask).to(device, torch.int64) % TOKEN_HASH_MODULUS  # padding hashes as id 0
     powers = torch.tensor([pow(TOKEN_HASH_BASE, position, TOKEN_HASH_MODULUS) for position in range(tokens.shape[1])], device=device)
     text = (tokens * powers % TOKEN_HASH_MODULUS).sum(1) % TOKEN_HASH_MODULUS
     return torch.stack(
-        [durations.to(device, torch.float64), lengths.to(device, torch.float64), features.sum((1, 2)), features.square().sum((1, 2)), text.to(torch.float64)], dim=1
+        [durations.to(device, torch.float64), lengths.to(device, torch.float64), clip_sums.sum(1), clip_squares.sum(1), text.to(torch.float64)], dim=1
     )
 
 

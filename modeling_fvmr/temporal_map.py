@@ -107,30 +107,34 @@ def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int 
         spans: (K, 2) spans. scores: (K,). top_k: stop after this many kept spans (None = all).
 
     Returns:
-        (k,) long indices into `spans` of the kept spans, best first.
+        (k,) long indices into `spans` of the kept spans, best first (see `nms_positions`).
+    """
+    return torch.from_numpy(nms_positions(spans.detach().cpu().numpy(), scores.detach().float().cpu().numpy(), threshold, top_k))
+
+
+def nms_positions(spans: np.ndarray, scores: np.ndarray, threshold: float, top_k: int | None = None) -> np.ndarray:
+    """[`nms`] on NumPy arrays: (K, 2) spans, (K,) scores -> (k,) int64 indices of the kept spans, best first.
 
     The walk runs on NumPy arrays (no per-step tensor dispatch): one vectorised IoU row per kept span,
-    with the arithmetic of `temporal_iou` in the spans' own dtype, so the decisions are the same, and a
-    jump to the next span not suppressed. With `top_k` it first walks only the best `NMS_PREFIX` spans
-    (selected by a partition, not a full sort): decisions on a prefix of the ranking are final, so when
-    the prefix yields top_k spans they are the answer; otherwise a four times longer prefix is walked.
+    with the arithmetic of `temporal_iou` in the spans' own dtype, and a jump to the next span not
+    suppressed. With `top_k` it first walks only the best `NMS_PREFIX` spans (selected by a partition,
+    not a full sort) in a plain Python loop: decisions on a prefix of the ranking are final, so when the
+    prefix yields top_k spans they are the answer; otherwise a four times longer prefix is walked.
     """
     check_nms_threshold(threshold)
-    values = scores.detach().float().cpu().numpy()
-    limit = len(values) if top_k is None else top_k
-    if len(values) == 0 or limit <= 0:
-        return torch.zeros(0, dtype=torch.long)
-    spans = spans.detach().cpu().numpy()
-    prefix = len(values) if top_k is None else max(NMS_PREFIX, 8 * top_k)
+    limit = len(scores) if top_k is None else top_k
+    if len(scores) == 0 or limit <= 0:
+        return np.zeros(0, dtype=np.int64)
+    prefix = len(scores) if top_k is None else max(NMS_PREFIX, 8 * top_k)
     while True:
-        if prefix < len(values):  # every span scoring at least the prefix-th best, in index order
-            candidates = np.flatnonzero(values >= np.partition(values, len(values) - prefix)[len(values) - prefix])
+        if prefix < len(scores):  # every span scoring at least the prefix-th best, in index order
+            candidates = np.flatnonzero(scores >= np.partition(scores, len(scores) - prefix)[len(scores) - prefix])
         else:
-            candidates = np.arange(len(values))
-        order = candidates[np.argsort(-values[candidates], kind="stable")]  # best first; ties keep the earlier index
+            candidates = np.arange(len(scores))
+        order = candidates[np.argsort(-scores[candidates], kind="stable")]  # best first; ties keep the earlier index
         kept = _nms_walk(spans[order], threshold, limit) if top_k is None else _nms_walk_few(spans[order], threshold, limit)
-        if len(kept) == limit or len(order) == len(values):
-            return torch.from_numpy(order[kept])
+        if len(kept) == limit or len(order) == len(scores):
+            return order[kept]
         prefix *= 4
 
 
