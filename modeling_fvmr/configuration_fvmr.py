@@ -314,6 +314,11 @@ class FVMRConfig(PretrainedConfig):
                 f"pooling_counts {counts} reach spans of {reach + 1} clips but num_clips is {self.num_clips}: the longest "
                 f"offset (sum of count x 2^level = {reach}) must be at most num_clips - 1 = {self.num_clips - 1}."
             )
+        if self.cross_video_memory_size and not self.cross_video_weight:
+            raise ValueError(
+                f"cross_video_memory_size={self.cross_video_memory_size} has no effect with cross_video_weight=0: "
+                "set cross_video_weight > 0 (the cross-video term uses the memory), or cross_video_memory_size=0."
+            )
         if self.distillation_loss not in DISTILLATION_LOSSES:
             raise ValueError(f"distillation_loss must be one of {DISTILLATION_LOSSES}, got {self.distillation_loss!r}.")
         if not isinstance(self.role_labels, list) or not self.role_labels or not all(isinstance(label, str) and label for label in self.role_labels):

@@ -177,3 +177,5 @@ def test_training_steps_fill_the_memory_with_the_batch_moments(tmp_path):
     assert reloaded.cross_video_memory.written == 0 and reloaded.config.cross_video_memory_size == 50
     with pytest.raises(ValueError, match="cross_video_memory_size must be an integer >= 0, got -1"):
         FVMRConfig(cross_video_memory_size=-1)
+    with pytest.raises(ValueError, match="cross_video_memory_size=8 has no effect with cross_video_weight=0"):
+        FVMRConfig(cross_video_memory_size=8)
