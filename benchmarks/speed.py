@@ -360,7 +360,7 @@ def corpus_rows(
                 }  # fmt: skip
                 rows.append(row)
                 build = f"{row['build_s']:8.0f}" if row["build_s"] is not None else f"{'-':>8}"
-                label = name if index.ann is None else f"{name} nprobe {index.ann.settings.nprobe} rerank {index.ann.settings.rerank}"
+                label = name if index.ann is None else f"{name} {search_settings(index.ann.settings)}"
                 print(f"{moments:>11} {label:<30} {ms:10.1f} {recall:8.3f} {build} {row['embeddings_mb']:9.0f}   load {row['load_average']:.1f}", flush=True)
             if index.ann is not None:
                 index.remove_ann()
@@ -375,6 +375,12 @@ def corpus_rows(
         del half
         full = None
     return rows
+
+
+def search_settings(settings) -> str:
+    """The search-time knobs of an ANN's settings, for the printed table."""
+    knob = f"efSearch {settings.ef_search}" if settings.kind == "hnsw" else f"nprobe {settings.nprobe}"
+    return knob + (f" rerank {settings.rerank}" if settings.rerank else "")
 
 
 def with_ann(index: MomentIndex, kind: str, **settings) -> MomentIndex:
