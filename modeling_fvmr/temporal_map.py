@@ -115,9 +115,9 @@ def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int 
 def nms_positions(spans: np.ndarray, scores: np.ndarray, threshold: float, top_k: int | None = None) -> np.ndarray:
     """[`nms`] on NumPy arrays: (K, 2) spans, (K,) scores -> (k,) int64 indices of the kept spans, best first.
 
-    The walk runs on NumPy arrays (no per-step tensor dispatch): one vectorised IoU row per kept span,
-    with the arithmetic of `temporal_iou` in the spans' own dtype, and a jump to the next span not
-    suppressed. With `top_k` it first walks only the best `NMS_PREFIX` spans (selected by a partition,
+    Without `top_k` the walk runs on NumPy arrays (no per-step tensor dispatch): one vectorised IoU row
+    per kept span, with the arithmetic of `temporal_iou` in the spans' own dtype, and a jump to the next
+    span not suppressed. With `top_k` it first walks only the best `NMS_PREFIX` spans (selected by a partition,
     not a full sort) in a plain Python loop: decisions on a prefix of the ranking are final, so when the
     prefix yields top_k spans they are the answer; otherwise a four times longer prefix is walked.
     """
@@ -141,7 +141,8 @@ def nms_positions(spans: np.ndarray, scores: np.ndarray, threshold: float, top_k
 def _nms_walk_few(ordered: np.ndarray, threshold: float, limit: int) -> list[int]:
     """`_nms_walk` for a few kept spans (top_k) over a short prefix: a plain Python loop, which costs
     less than NumPy calls right after the text encoder has evicted their code from the caches. The
-    IoU is computed in float64 from the spans' values (exact for float32 spans up to the last bit)."""
+    IoU is computed in float64 from the spans' values: it can decide otherwise than `_nms_walk` only
+    for an IoU within float32 rounding of the threshold."""
     kept, kept_spans = [], []
     for position, (start, end) in enumerate(ordered.tolist()):
         for kept_start, kept_end in kept_spans:
