@@ -656,7 +656,7 @@ class CrossVideoMemory:
 
     Each training step pushes φ_m of every proposal of every batch video (B K rows, detached: what the
     batch's own negatives are), each with its query's `query_signatures` row (its video and its text).
-    Training state, not weights: the trainer saves it in checkpoints (`state_dict` /
+    Training state, not weights: the trainer saves each process's memory in checkpoints (`state_dict` /
     `load_state_dict`, for an exact resume); `save_pretrained` never sees it.
     """
 
@@ -682,10 +682,11 @@ class CrossVideoMemory:
         self.signatures = self.signatures.index_copy(0, positions, signatures.to(self.signatures))
         self.written += len(embeddings)
 
-    def state_dict(self) -> dict:
-        return {"embeddings": self.embeddings.cpu(), "signatures": self.signatures.cpu(), "written": self.written}
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors only (a safetensors file holds it)."""
+        return {"embeddings": self.embeddings.cpu().contiguous(), "signatures": self.signatures.cpu().contiguous(), "written": torch.tensor(self.written)}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         if state["embeddings"].shape != self.embeddings.shape:
             raise ValueError(f"A cross-video memory of shape {tuple(state['embeddings'].shape)} does not fit this model's {tuple(self.embeddings.shape)}.")
         self.embeddings, self.signatures, self.written = state["embeddings"], state["signatures"], int(state["written"])

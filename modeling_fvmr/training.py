@@ -26,6 +26,7 @@ import torch
 from accelerate import Accelerator, PartialState, skip_first_batches
 from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, parse_flag_from_env, set_seed
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from transformers import AutoProcessor, get_scheduler
 from transformers.utils import logging as transformers_logging
@@ -46,6 +47,7 @@ CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE = "trainer_state.json"
 RUN_ARGS = "run_args.json"  # the settings that shape the run, compared on resume
 CHECKSUMS = "checksums.json"  # sha256 of every file of a checkpoint, verified on resume
+CROSS_VIDEO_MEMORY = "cross_video_memory_{}.safetensors"  # each process's memory (config.cross_video_memory_size)
 # TrainingArguments fields a resumed run may change: they do not change the trained weights or the metrics
 RESUME_FREE_FIELDS = ("output_dir", "resume_from_checkpoint", "overwrite", "show_progress", "log_with", "num_workers", "eval_batch_size")
 LOSS_TERMS = ("loss_student", "loss_teacher", "loss_distillation")
@@ -333,6 +335,10 @@ class Trainer:
             shutil.rmtree(temporary, ignore_errors=True)
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(temporary)
+        memory = self.model.cross_video_memory
+        if memory is not None:  # training state outside the weights, one file per process (like the RNG states)
+            save_file(memory.state_dict(), self._memory_file(temporary))
+        self.accelerator.wait_for_everyone()  # every file in place before the main process checksums them
         if self.accelerator.is_main_process:
             with open(os.path.join(temporary, TRAINER_STATE), "w") as handle:
                 json.dump(asdict(state), handle, indent=2)
@@ -348,6 +354,9 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         return final
 
+    def _memory_file(self, checkpoint: str) -> str:
+        return os.path.join(checkpoint, CROSS_VIDEO_MEMORY.format(self.accelerator.process_index))
+
     def load_checkpoint(self) -> TrainerState:
         path = self.args.resume_from_checkpoint
         if path == "latest":
@@ -361,6 +370,8 @@ class Trainer:
         self._check_resumable(path)
         try:
             self.accelerator.load_state(path)
+            if self.model.cross_video_memory is not None:
+                self.model.cross_video_memory.load_state_dict(load_file(self._memory_file(path)))
         except Exception as error:  # whatever torch / safetensors raise on a file that passed its checksum
             raise ValueError(f"{path}: the checkpoint cannot be loaded ({type(error).__name__}: {error}).") from error
         state = TrainerState(**_read_json(os.path.join(path, TRAINER_STATE)))
@@ -377,6 +388,8 @@ class Trainer:
         rng_state = os.path.join(path, f"random_states_{self.accelerator.process_index}.pkl")
         if not os.path.isfile(rng_state):
             raise ValueError(f"{rng_state} is missing: without the RNG state the resumed run would not be the run it continues.")
+        if self.model.cross_video_memory is not None and not os.path.isfile(self._memory_file(path)):
+            raise ValueError(f"{self._memory_file(path)} is missing: without the cross-video memory the resumed run would not be the run it continues.")
         recorded, current = _read_json(os.path.join(path, RUN_ARGS)), run_settings(self.args)
         changed = [f"{key} {recorded.get(key)!r} -> {current.get(key)!r}" for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]
         if changed:
@@ -407,8 +420,6 @@ class Trainer:
         train_loader = self._dataloader(self.train_data, args.batch_size, shuffle=True)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
         model, optimizer, train_loader = accelerator.prepare(self.model, optimizer, train_loader)
-        if self.model.cross_video_memory is not None:  # training state: in checkpoints, for an exact resume
-            accelerator.register_for_checkpointing(self.model.cross_video_memory)
         # counted after `prepare`: each process iterates over its own shard of the batches
         steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
         total_steps = min(args.max_steps or math.inf, steps_per_epoch * args.num_epochs)

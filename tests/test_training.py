@@ -132,6 +132,12 @@ def test_sigkill_between_checkpoints_then_resume_gives_the_same_weights(world, t
     expected, got = load_file(tmp_path / "reference" / "model.safetensors"), load_file(interrupted_dir / "model.safetensors")
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[key], got[key]) for key in expected)
+    # a checkpoint without its memory file cannot be resumed exactly: refused, naming the file
+    last = sorted((interrupted_dir / "checkpoints").glob("checkpoint-*"))[-1]
+    (last / "cross_video_memory_0.safetensors").unlink()
+    refused = run_cli(*cli_args(world, interrupted_dir, *common, "--resume-from-checkpoint", str(last)))
+    output = refused.communicate(timeout=600)[0]
+    assert refused.returncode == 1 and "cross_video_memory_0.safetensors" in output, output[-3000:]
 
 
 def test_dataset_and_config_mismatches_are_clear(world, tmp_path):
@@ -176,7 +182,8 @@ def test_two_real_ranks_on_cpu_split_the_batches_and_gather_the_test_metrics(wor
     launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "modeling_fvmr.cli"]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
     result = subprocess.run(
-        [sys.executable, *launch, *cli_args(world, tmp_path, "--epochs", "2", "--no_show_progress")],
+        [sys.executable, *launch, *cli_args(world, tmp_path, "--epochs", "2", "--no_show_progress",
+                                            "--set", "cross_video_weight=0.5", "--set", "cross_video_memory_size=64")],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
@@ -196,6 +203,10 @@ def test_two_real_ranks_on_cpu_split_the_batches_and_gather_the_test_metrics(wor
     assert record["evaluated_splits"] == ["validation", "validation", "test"]
     results = json.loads((tmp_path / "eval_results.json").read_text())
     assert results["metrics"] == evaluate_model_on_dataset(str(tmp_path), world, split="test")
+    # each rank's cross-video memory is its own training state, saved beside its RNG state
+    memories = [load_file(tmp_path / "checkpoints" / "checkpoint-00000016" / f"cross_video_memory_{rank}.safetensors") for rank in (0, 1)]
+    assert int(memories[0]["written"]) == int(memories[1]["written"]) > 64
+    assert not torch.equal(memories[0]["embeddings"], memories[1]["embeddings"])
 
 
 def test_transformers_progress_bars_are_off_inside_and_restored_after():
