@@ -115,11 +115,10 @@ def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int 
 def nms_positions(spans: np.ndarray, scores: np.ndarray, threshold: float, top_k: int | None = None) -> np.ndarray:
     """[`nms`] on NumPy arrays: (K, 2) spans, (K,) scores -> (k,) int64 indices of the kept spans, best first.
 
-    Without `top_k` the walk runs on NumPy arrays (no per-step tensor dispatch): one vectorised IoU row
-    per kept span, with the arithmetic of `temporal_iou` in the spans' own dtype, and a jump to the next
-    span not suppressed. With `top_k` it first walks only the best `NMS_PREFIX` spans (selected by a partition,
-    not a full sort) in a plain Python loop: decisions on a prefix of the ranking are final, so when the
-    prefix yields top_k spans they are the answer; otherwise a four times longer prefix is walked.
+    The walk compares each span, best first, with the spans kept so far. With `top_k` it first walks
+    only the best `NMS_PREFIX` spans (selected by a partition, not a full sort): decisions on a prefix
+    of the ranking are final, so when the prefix yields top_k spans they are the answer; otherwise a
+    four times longer prefix is walked.
     """
     check_nms_threshold(threshold)
     limit = len(scores) if top_k is None else top_k
@@ -132,17 +131,17 @@ def nms_positions(spans: np.ndarray, scores: np.ndarray, threshold: float, top_k
         else:
             candidates = np.arange(len(scores))
         order = candidates[np.argsort(-scores[candidates], kind="stable")]  # best first; ties keep the earlier index
-        kept = _nms_walk(spans[order], threshold, limit) if top_k is None else _nms_walk_few(spans[order], threshold, limit)
+        kept = _nms_walk(spans[order], threshold, limit)
         if len(kept) == limit or len(order) == len(scores):
             return order[kept]
         prefix *= 4
 
 
-def _nms_walk_few(ordered: np.ndarray, threshold: float, limit: int) -> list[int]:
-    """`_nms_walk` for a few kept spans (top_k) over a short prefix: a plain Python loop, which costs
-    less than NumPy calls right after the text encoder has evicted their code from the caches. The
-    IoU is computed in float64 from the spans' values: it can decide otherwise than `_nms_walk` only
-    for an IoU within float32 rounding of the threshold."""
+def _nms_walk(ordered: np.ndarray, threshold: float, limit: int) -> list[int]:
+    """Positions kept by greedy NMS over (P, 2) spans sorted best first, at most `limit` of them: a plain
+    Python loop against the spans kept so far (O(P x kept); the callers want a few), which costs less
+    than NumPy calls right after the text encoder has evicted their code from the caches. The IoU is
+    computed in float64 from the spans' values."""
     kept, kept_spans = [], []
     for position, (start, end) in enumerate(ordered.tolist()):
         for kept_start, kept_end in kept_spans:
@@ -155,27 +154,6 @@ def _nms_walk_few(ordered: np.ndarray, threshold: float, limit: int) -> list[int
             if len(kept) == limit:
                 break
     return kept
-
-
-def _nms_walk(ordered: np.ndarray, threshold: float, limit: int) -> list[int]:
-    """Positions kept by greedy NMS over (P, 2) spans sorted best first, at most `limit` of them."""
-    starts, ends = ordered[:, 0], ordered[:, 1]
-    tiny = np.asarray(1e-12, dtype=ordered.dtype)
-    suppressed = np.zeros(len(ordered), dtype=bool)
-    kept, position = [], 0
-    while True:
-        kept.append(position)
-        if len(kept) == limit:
-            return kept
-        start, end = starts[position], ends[position]
-        intersection = np.maximum(np.minimum(ends, end) - np.maximum(starts, start), 0)
-        union = np.maximum(ends, end) - np.minimum(starts, start)  # >= 0; 0 only where intersection is 0 too
-        iou = intersection / np.maximum(union, tiny)
-        suppressed |= iou > threshold  # positions <= `position` are already decided
-        following = ~suppressed[position + 1 :]
-        if not following.any():
-            return kept
-        position += 1 + int(following.argmax())  # the next span not suppressed
 
 
 def decode_moments(
