@@ -7,7 +7,7 @@
 The full FVMR model (FVMRConfig defaults: teacher, the paper's L_dis with λ = 1, T = 1) trained with and
 without the cross-video term L_cv (`cross_video_weight` μ > 0, `cross_video_temperature` τ: the other
 videos' moments in the batch as negatives, see `cross_video_loss`; with `cross_video_memory_size` M > 0
-also the ground-truth moments of the last M training queries, see `CrossVideoMemory`), with the same
+also the last M moments of earlier batches' videos, see `CrossVideoMemory`), with the same
 budget, seeds and model sizes, on:
 
     synthetic     the synthetic world (seed 0, gold trees), 1000 / 150 / 150 videos x 2 queries
