@@ -22,7 +22,9 @@ the baseline's so both see the same machine load.
 
 "query_path" rows (one per geometry, batch 1): `text_encoder_ms` = tokenise + text encoder + φ_s of one
 query (`MomentIndex.encode_queries`), `search_ms` = the whole single-video search (`MomentIndex.search`,
-top-5 after NMS), measured alternately so both see the same load; `ratio` = search / encoder.
+top-5 after NMS, of an index holding the one video), measured alternately so both see the same load;
+`ratio` = search / encoder. Run with OPENBLAS_NUM_THREADS equal to `--threads`: the search's product
+is NumPy's, whose BLAS does not follow torch's thread setting.
 
 "corpus" rows: top-10 search (per-video NMS) of one query at a time over 1M and 10M moments (16-clip
 geometry, 136 moments per video, 256-d) for each backend: exact float32, exact float16, exact float16
@@ -252,10 +254,16 @@ def query_path_rows(tokenizer, settings: Settings) -> list[dict]:
             "ratio": statistics.median(search) / statistics.median(encoder),
             "repeats": len(search),
             "load_average": os.getloadavg()[0],
+            "numpy_blas_threads": numpy_blas_threads(),
         }
         rows.append(row)
         print(f"{row['geometry']:<40} {row['num_proposals']:>5} {row['text_encoder_ms']:10.2f} {row['search_ms']:10.2f} {row['ratio']:7.2f}   load {row['load_average']:.1f}", flush=True)
     return rows
+
+
+def numpy_blas_threads() -> str:
+    """NumPy's BLAS threads as set for this process (OPENBLAS_NUM_THREADS; "all cores" when unset)."""
+    return os.environ.get("OPENBLAS_NUM_THREADS", "all cores")
 
 
 def clustered_embeddings(num_videos: int, proposals: int, dim: int, seed: int, dtype: torch.dtype) -> Iterator[torch.Tensor]:
@@ -423,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="Write the rows as a JSON list here.")
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count(),
-        help="torch intra-op threads, fixed for all runs (1 gives steadier figures on a machine shared with other jobs).",
+        help="torch intra-op threads, fixed for all runs (1 gives steadier figures on a machine shared with other jobs). "
+        "NumPy's BLAS (a small search's product) reads OPENBLAS_NUM_THREADS at start-up: set it to the same.",
     )  # fmt: skip
     parser.add_argument("--baseline-budget", type=float, default=None, help="Seconds allowed per baseline cell (default 25 quick, 120 full).")
     parser.add_argument("--seed", type=int, default=0)
@@ -445,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__} on {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads "
-          f"(of {os.cpu_count()} cores), load average {os.getloadavg()[0]:.1f}; baseline budget {budget_s:.0f} s per cell")  # fmt: skip
+          f"(of {os.cpu_count()} cores; NumPy BLAS threads {numpy_blas_threads()}), load average {os.getloadavg()[0]:.1f}; baseline budget {budget_s:.0f} s per cell")  # fmt: skip
     tokenizer = build_word_tokenizer(QUERIES)
     rows = []
     if "latency" in args.sections:

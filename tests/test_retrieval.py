@@ -128,6 +128,26 @@ def test_search_looks_deeper_when_nms_suppresses_candidates(index, model_and_pro
     assert counts[0] < counts[-1] == index.num_proposals
 
 
+def test_one_video_index_takes_the_single_video_path(model_and_processor, videos, monkeypatch):
+    """An index of one video searched without video_id: the same moments and scores as video_id=..."""
+    model, processor = model_and_processor
+    one_video = tuple([values[2]] for values in videos)
+    index = MomentIndex.build(model, processor, *one_video, show_progress=False)
+    restricted = index.search(QUERIES[0], top_k=5, video_id="video2")
+    monkeypatch.setattr(MomentIndex, "_decode", lambda *args: pytest.fail("the general path decoded a one-video search"))
+    found = index.search(QUERIES[0], top_k=5)
+    assert found == restricted
+    assert_same_moments(found, brute_force(model, processor, QUERIES[0], one_video, 5, 0.5))
+
+
+def test_all_scores_are_dot_products_of_the_stored_rows():
+    queries = torch.tensor([[1.0, 2.0], [0.0, -1.0]])
+    rows = torch.tensor([[3.0, 4.0], [0.5, -2.0], [1.0, 0.0]])
+    expected = torch.tensor([[11.0, -3.5, 1.0], [-4.0, 2.0, 0.0]])
+    assert torch.equal(exact.all_scores(queries, rows), expected)
+    assert torch.equal(exact.all_scores(queries, rows.half()), expected)
+
+
 def test_save_load_round_trip(tmp_path, index, model_folder):
     index.save(tmp_path / "index")
     reloaded_model = FVMRModel.from_pretrained(model_folder)  # the same weights, read back from disk

@@ -355,8 +355,8 @@ class MomentIndex:
             video_id: search only these videos (an id or a list); None searches the whole index.
             nms_threshold: IoU above which a moment is suppressed by a better one of the same video;
                 None uses `model.config.nms_threshold`, 1.0 disables NMS.
-            exact: score every row even when an ANN is built (searches restricted by `video_id` are
-                always exact).
+            exact: score every row even when an ANN is built (searches restricted by `video_id`, and
+                searches of an index of one video, are always exact).
 
         The queries go through the text encoder in one batch and are scored with one matrix product.
         """
@@ -398,8 +398,8 @@ class MomentIndex:
             raise ValueError(f"query_embeddings must have shape (queries, {self.embeddings.shape[1]}), got {tuple(query_embeddings.shape)}.")
         threshold = check_nms_threshold(self.model.config.nms_threshold if nms_threshold is None else nms_threshold)
         query_embeddings = query_embeddings.detach().float().cpu()
-        if isinstance(video_id, str):  # the single-video query path: as few operations as possible
-            return self._search_video(query_embeddings, self._positions_of(video_id)[0], top_k, threshold)
+        if isinstance(video_id, str) or (video_id is None and len(self.video_ids) == 1):  # one video: as few operations as possible
+            return self._search_video(query_embeddings, 0 if video_id is None else self._positions_of(video_id)[0], top_k, threshold)
         rows = self._rows_of(video_id)
         embeddings = self.embeddings if rows is None else self.embeddings[rows]
         results: list[list[RetrievedMoment] | None] = [None] * len(query_embeddings)
