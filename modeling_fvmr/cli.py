@@ -194,11 +194,13 @@ def _run_index(args: argparse.Namespace) -> int:
     import os
 
     from .atomic import atomic_folder, check_output_folder
+    from .loading import check_has_processor
     from .modeling_fvmr import FVMRModel
     from .retrieval import MomentIndex, load_ground_truth, load_video_features
     from .video import index_video_files, is_video_path, write_video_sources
 
     check_output_folder(args.output_dir, args.overwrite)
+    check_has_processor(args.model)  # `fvmr search` and the app will need it to read text
     model = FVMRModel.from_pretrained(args.model)
     index = MomentIndex(model, model_path=os.path.abspath(args.model))
     video_paths = [path for path in args.sources if is_video_path(path)]
@@ -243,8 +245,7 @@ def _add_search(subparsers) -> None:
 def _run_search(args: argparse.Namespace) -> int:
     import json
 
-    from .modeling_fvmr import FVMRModel
-    from .processing_fvmr import FVMRProcessor
+    from .loading import load_model_and_processor
     from .retrieval import MomentIndex
     from .search import search_json
     from .video import read_video_sources
@@ -258,7 +259,7 @@ def _run_search(args: argparse.Namespace) -> int:
     model_path = args.model or MomentIndex.read_metadata(args.index)["model_path"]
     if not model_path:
         raise ValueError(f"{args.index} records no model path: give --model.")
-    index = MomentIndex.load(args.index, FVMRModel.from_pretrained(model_path), FVMRProcessor.from_pretrained(model_path))
+    index = MomentIndex.load(args.index, *load_model_and_processor(model_path))
     payload = search_json(index, args.queries, top_k=args.top_k, video_id=args.video, nms_threshold=args.nms_threshold)
     if args.plot:
         from .app.plots import save_figure, search_figure

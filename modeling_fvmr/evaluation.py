@@ -240,7 +240,9 @@ def _load_model_and_split(model_path: str, dataset: str, split: str):
     from transformers import AutoModel, AutoProcessor
 
     from .data import MomentRetrievalDataset, load_moment_retrieval
+    from .loading import check_has_processor
 
+    check_has_processor(model_path)
     annotations, features = load_moment_retrieval(dataset)
     if split not in annotations:
         raise ValueError(f"Split {split!r} is not in {dataset} (has {sorted(annotations)}).")

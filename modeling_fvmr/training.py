@@ -533,6 +533,7 @@ class Trainer:
             best = os.path.join(self.args.output_dir, "best")
             with atomic_folder(best, overwrite=True) as staging, transformers_progress_bars_off():
                 self.accelerator.unwrap_model(self.model).save_pretrained(staging)
+                self.processor.save_pretrained(staging)  # a complete model folder: evaluate / index / search load it
         self.accelerator.wait_for_everyone()
 
     def _export(self, state: TrainerState) -> dict:

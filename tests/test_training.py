@@ -96,6 +96,7 @@ def test_exported_folder_reloads_with_the_same_metrics_and_a_card(world, tmp_pat
     files = set(os.listdir(tmp_path))
     assert {"model.safetensors", "tokenizer.json", "processor_config.json", "modeling_fvmr.py"} <= files
     assert not any(name.endswith((".bin", ".pt")) for name in files)
+    assert {"model.safetensors", "tokenizer.json", "processor_config.json"} <= set(os.listdir(tmp_path / "best"))  # a whole model folder too
 
 
 def test_sigkill_between_checkpoints_then_resume_gives_the_same_weights(world, tmp_path):

@@ -53,13 +53,12 @@ def load_index(model: str, index_dir: str | None = None, videos_dir: str | None 
             Without it the index is built at start from the video files of `videos_dir`.
         videos_dir: folder of the source videos (`<video_id>.*`), for the player.
     """
-    from ..modeling_fvmr import FVMRModel
-    from ..processing_fvmr import FVMRProcessor
+    from ..loading import load_model_and_processor
     from ..video import index_video_files, read_video_sources
 
     if index_dir is None and videos_dir is None:
         raise ValueError("Give an index (--index DIR, from `fvmr index`) or a folder of video files to index at start (--videos DIR).")
-    fvmr_model, processor = FVMRModel.from_pretrained(model), FVMRProcessor.from_pretrained(model)
+    fvmr_model, processor = load_model_and_processor(model)
     if index_dir is not None:
         index = MomentIndex.load(index_dir, fvmr_model, processor)
         return index, read_video_sources(index_dir, videos_dir)

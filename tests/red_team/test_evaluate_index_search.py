@@ -39,6 +39,14 @@ def other_model(ctx: Context) -> Path:
     return folder
 
 
+def weights_only(ctx: Context) -> Path:
+    """The trained model's folder without its processor (a model saved alone)."""
+    folder = model_copy(ctx)
+    for name in ("processor_config.json", "tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    return folder
+
+
 def set_config(**values):
     return lambda config: config.update(values)
 
@@ -116,6 +124,7 @@ CASES = [
     Case("evaluate-truncated-weights", "traceback", lambda c: evaluate(c, truncated_weights(c)), ("model.safetensors",), ()),
     Case("evaluate-missing-split", "traceback", lambda c: ["evaluate", c.run_dir, c.world, "--split", "dev"], ("Split 'dev' is not in",), ()),
     Case("evaluate-dataset-missing", "traceback", lambda c: ["evaluate", c.run_dir, c.path("nowhere")], ("nowhere is not a built FVMR dataset",), ()),
+    Case("evaluate-model-without-processor", "traceback", lambda c: evaluate(c, weights_only(c)), ("model holds no processor (processor_config.json",), ()),
     Case("evaluate-batch-size-zero", "traceback", lambda c: evaluate(c, None, "--batch-size", "0"), ("batch_size",), ()),
     # ----- index
     Case("index-output-exists", "lost", lambda c: (existing_index(c), index(c, c.world, extra=("--split", "test")))[1], ("already exists and is not empty", "--overwrite"), ("out",)),
@@ -128,6 +137,8 @@ CASES = [
     Case("index-source-missing", "traceback", lambda c: index(c, c.path("nothing")), ("nothing is neither a .npy file nor a dataset folder",), ("out",)),
     Case("index-split-ambiguous", "traceback", lambda c: index(c, c.world), ("choose a split with --split",), ("out",)),
     Case("index-model-missing", "traceback", lambda c: ["index", c.path("no-model"), c.world, "--output-dir", c.path("out")], ("no-model",), ("out",)),
+    Case("index-model-without-processor", "traceback", lambda c: ["index", weights_only(c), c.world, "--split", "test", "--output-dir", c.path("out")],
+         ("model holds no processor", "fvmr train"), ("out",)),
     Case("index-batch-size-zero", "traceback", lambda c: index(c, c.world, extra=("--split", "test", "--batch-size", "0")), ("batch_size must be positive, got 0",), ("out",)),
     # ----- search
     Case("search-relabelled-videos", "silent", lambda c: search(c, index=index_copy(c, relabel)), ("index.json does not match its recorded checksum",), ()),
@@ -144,6 +155,7 @@ CASES = [
     Case("search-unknown-video", "traceback", lambda c: search(c, "--video", "nope"), ("Unknown video id(s) ['nope']",), ()),
     Case("search-other-model", "silent", lambda c: search(c, "--model", other_model(c)), ("built by a different model",), ()),
     Case("search-model-weights-do-not-fit-config", "traceback", lambda c: search(c, "--model", model_copy(c, set_config(hidden_size=16))), ("model.safetensors", "do not fit"), ()),
+    Case("search-model-without-processor", "traceback", lambda c: search(c, "--model", weights_only(c)), ("model holds no processor",), ()),
     Case("search-model-missing", "traceback", lambda c: search(c, "--model", c.path("no-model")), ("no-model",), ()),
     Case("search-empty-query", "traceback", lambda c: ["search", c.index_dir, " "], ("Query 0 is empty",), ()),
     Case("search-cut-without-videos", "traceback", lambda c: search(c, "--cut", c.path("clips")), ("No video file is known for",), ("clips",)),
