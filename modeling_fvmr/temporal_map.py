@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
 import torch
 
 
@@ -101,59 +100,18 @@ def nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int 
     """Greedy temporal non-maximum suppression.
 
     Walks the spans by decreasing score and keeps one unless its IoU with an already kept span is
-    greater than `threshold` (the 2D-TAN rule). Ties keep the earlier index.
+    greater than `threshold` (the 2D-TAN rule). Ties keep the earlier index. With `top_k` it first walks
+    only the best `NMS_PREFIX` spans (picked by `topk`, not a full sort): decisions on a prefix of the
+    ranking are final, so when the prefix yields top_k spans they are the answer; otherwise a four
+    times longer prefix is walked.
 
     Args:
         spans: (K, 2) spans. scores: (K,). top_k: stop after this many kept spans (None = all).
 
     Returns:
-        (k,) long indices into `spans` of the kept spans, best first (see `nms_positions`).
+        (k,) long indices into `spans` of the kept spans, best first.
     """
-    return torch.from_numpy(nms_positions(spans.detach().cpu().numpy(), scores.detach().float().cpu().numpy(), threshold, top_k))
-
-
-def nms_positions(spans: np.ndarray, scores: np.ndarray, threshold: float, top_k: int | None = None) -> np.ndarray:
-    """[`nms`] on NumPy arrays: (K, 2) spans, (K,) scores -> (k,) int64 indices of the kept spans, best first.
-
-    The walk compares each span, best first, with the spans kept so far. With `top_k` it first walks
-    only the best `NMS_PREFIX` spans (selected by a partition, not a full sort): decisions on a prefix
-    of the ranking are final, so when the prefix yields top_k spans they are the answer; otherwise a
-    four times longer prefix is walked.
-    """
-    check_nms_threshold(threshold)
-    limit = len(scores) if top_k is None else top_k
-    if len(scores) == 0 or limit <= 0:
-        return np.zeros(0, dtype=np.int64)
-    prefix = len(scores) if top_k is None else max(NMS_PREFIX, 8 * top_k)
-    while True:
-        if prefix < len(scores):  # every span scoring at least the prefix-th best, in index order
-            candidates = np.flatnonzero(scores >= np.partition(scores, len(scores) - prefix)[len(scores) - prefix])
-        else:
-            candidates = np.arange(len(scores))
-        order = candidates[np.argsort(-scores[candidates], kind="stable")]  # best first; ties keep the earlier index
-        kept = _nms_walk(spans[order], threshold, limit)
-        if len(kept) == limit or len(order) == len(scores):
-            return order[kept]
-        prefix *= 4
-
-
-def _nms_walk(ordered: np.ndarray, threshold: float, limit: int) -> list[int]:
-    """Positions kept by greedy NMS over (P, 2) spans sorted best first, at most `limit` of them: a plain
-    Python loop against the spans kept so far (O(P x kept); the callers want a few), which costs less
-    than NumPy calls right after the text encoder has evicted their code from the caches. The IoU is
-    computed in float64 from the spans' values."""
-    kept, kept_spans = [], []
-    for position, (start, end) in enumerate(ordered.tolist()):
-        for kept_start, kept_end in kept_spans:
-            intersection = min(end, kept_end) - max(start, kept_start)
-            if intersection > 0 and intersection / (max(end, kept_end) - min(start, kept_start)) > threshold:
-                break
-        else:
-            kept.append(position)
-            kept_spans.append((start, end))
-            if len(kept) == limit:
-                break
-    return kept
+    return torch.tensor(_nms(spans, scores, threshold, top_k)[0], dtype=torch.long)
 
 
 def decode_moments(
@@ -173,12 +131,59 @@ def decode_moments(
     """
     if top_k <= 0:
         raise ValueError(f"top_k must be positive, got {top_k}.")
-    scores, spans = scores.detach().float().cpu(), spans.detach().float().cpu()
-    if nms_threshold is None:
-        keep = torch.sort(scores, descending=True, stable=True).indices[:top_k]
-    else:
-        keep = nms(spans, scores, nms_threshold, top_k)
-    return [(float(spans[i, 0]), float(spans[i, 1]), float(scores[i])) for i in keep]
+    _, kept_spans, kept_scores = _nms(spans, scores, 1.0 if nms_threshold is None else nms_threshold, top_k)
+    return [(start, end, score) for (start, end), score in zip(kept_spans, kept_scores)]
+
+
+def _nms(spans: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int | None) -> tuple[list[int], list[list[float]], list[float]]:
+    """[`nms`] as Python lists, best first: the kept indices, their (start, end) spans and their scores
+    (as few tensor calls as possible: the single-video search runs this right after the text encoder)."""
+    check_nms_threshold(threshold)
+    spans, scores = spans.detach().float().cpu(), scores.detach().float().cpu()
+    limit = len(scores) if top_k is None else top_k
+    if len(scores) == 0 or limit <= 0:
+        return [], [], []
+    prefix = len(scores) if top_k is None else max(NMS_PREFIX, 8 * top_k)
+    while True:
+        order, values = _best_first(scores, prefix)
+        ordered_spans = spans[order].tolist()
+        kept = _nms_walk(ordered_spans, threshold, limit)
+        if len(kept) == limit or len(order) == len(scores):
+            order = order.tolist()
+            return [order[p] for p in kept], [ordered_spans[p] for p in kept], [values[p] for p in kept]
+        prefix *= 4
+
+
+def _best_first(scores: torch.Tensor, count: int) -> tuple[torch.Tensor, list[float]]:
+    """The `count` best of (K,) scores, best first, as (min(count, K),) long indices and their values;
+    ties keep the earlier index (the first `count` of a stable descending sort). Without ties among
+    them, one `topk`."""
+    if count < len(scores):
+        values, order = scores.topk(count + 1)  # sorted, best first
+        values = values.tolist()
+        if all(better > worse for better, worse in zip(values, values[1:])):  # no tie: one possible answer
+            return order[:count], values[:count]
+    values, order = torch.sort(scores, descending=True, stable=True)
+    return order[:count], values[:count].tolist()
+
+
+def _nms_walk(ordered: list[list[float]], threshold: float, limit: int) -> list[int]:
+    """Positions kept by greedy NMS over P (start, end) spans sorted best first, at most `limit` of them:
+    a plain Python loop against the spans kept so far (O(P x kept); the callers want a few), which costs
+    less than tensor calls right after the text encoder has evicted their code from the caches. The IoU
+    is computed in float64 from the spans' values."""
+    kept, kept_spans = [], []
+    for position, (start, end) in enumerate(ordered):
+        for kept_start, kept_end in kept_spans:
+            intersection = min(end, kept_end) - max(start, kept_start)
+            if intersection > 0 and intersection / (max(end, kept_end) - min(start, kept_start)) > threshold:
+                break
+        else:
+            kept.append(position)
+            kept_spans.append((start, end))
+            if len(kept) == limit:
+                break
+    return kept
 
 
 __all__ = [

@@ -83,6 +83,14 @@ def test_nms_suppresses_overlaps_above_threshold():
     assert nms(torch.tensor([[0.0, 2.0], [1.0, 2.0]]), torch.tensor([1.0, 0.5]), 0.5).tolist() == [0, 1]
 
 
+def test_nms_ties_keep_the_earlier_index():
+    spans = torch.tensor([[float(i), i + 0.5] for i in range(100)])  # disjoint: nothing is suppressed
+    scores = torch.zeros(100)
+    scores[[7, 3, 90]] = torch.tensor([2.0, 2.0, 1.0])
+    assert nms(spans, scores, 0.5, top_k=3).tolist() == [3, 7, 90]
+    assert nms(spans, scores, 0.5).tolist()[:5] == [3, 7, 90, 0, 1]
+
+
 @pytest.mark.parametrize("case", ["random", "ties", "top_cluster"])
 def test_nms_top_k_walks_a_prefix_with_the_full_walk_s_answer(case):
     # the top_k answer (a walk over the best spans first) must be the first top_k of the full walk

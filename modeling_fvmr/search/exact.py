@@ -8,6 +8,7 @@ matrix may be memory-mapped: a chunk is read from disk when it is scored.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 SCORE_CHUNK_ROWS = 1 << 16  # rows scored per chunk: bounds the (queries, rows) score memory
@@ -43,11 +44,13 @@ def top_scores(query_embeddings: torch.Tensor, embeddings: torch.Tensor, count: 
 def all_scores(query_embeddings: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
     """(Q, M) float32 scores of every row, in row order: one matrix product (for a few thousand rows).
 
-    Float32 rows are multiplied by NumPy's BLAS: for one query against a video's few thousand rows it
-    takes about 0.7x the time of torch's CPU product (`benchmarks/speed.py`, query_path rows).
+    One query against float32 rows (a single-video search) goes through NumPy's `einsum` loop instead:
+    single-threaded and outside any BLAS, it read a video's rows faster than torch's product right after
+    the text encoder (`benchmarks/speed.py`, query_path rows). (NumPy's BLAS product was faster still,
+    but its OpenBLAS threads, left spinning, made the next text-encoder call 3x slower on 2 cores.)
     """
-    if embeddings.dtype == torch.float32:
-        return torch.from_numpy(query_embeddings.numpy() @ embeddings.numpy().T)
+    if len(query_embeddings) == 1 and embeddings.dtype == torch.float32:
+        return torch.from_numpy(np.einsum("mj,qj->qm", embeddings.numpy(), query_embeddings.numpy()))
     return _widener(embeddings)(embeddings, query_embeddings).T
 
 

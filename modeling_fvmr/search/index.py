@@ -50,7 +50,7 @@ from ..atomic import atomic_folder
 from ..checksums import folder_checksums, verify_checksums
 from ..modeling_fvmr import FVMRModel
 from ..processing_fvmr import FVMRProcessor, pad_video_features
-from ..temporal_map import check_nms_threshold, nms, nms_positions
+from ..temporal_map import check_nms_threshold, decode_moments, nms
 from . import exact as exact_scan
 from .ann import AnnIndex, AnnSettings
 from .storage import memory_map_safetensors
@@ -427,12 +427,11 @@ class MomentIndex:
     def _search_video(self, query_embeddings: torch.Tensor, position: int, top_k: int, threshold: float) -> list[list[RetrievedMoment]]:
         """Search one video: its rows are a slice (a view, no copy), scored with one product; one NMS per query."""
         rows = slice(position * self.num_proposals, (position + 1) * self.num_proposals)
-        spans, video_id = self.spans[rows].numpy(), self.video_ids[position]
-        results = []
-        for scores in exact_scan.all_scores(query_embeddings, self.embeddings[rows]).numpy():
-            kept = nms_positions(spans, scores, threshold, top_k)
-            results.append([RetrievedMoment(video_id, start, end, score) for (start, end), score in zip(spans[kept].tolist(), scores[kept].tolist())])
-        return results
+        spans, video_id = self.spans[rows], self.video_ids[position]
+        return [
+            [RetrievedMoment(video_id, start, end, score) for start, end, score in decode_moments(scores, spans, top_k, threshold)]
+            for scores in exact_scan.all_scores(query_embeddings, self.embeddings[rows])
+        ]
 
     def _ann_candidates(self, query_embeddings: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(Q, count) exact scores and rows of the ANN's candidates, best first (-inf / row 0 pad missing ones)."""
