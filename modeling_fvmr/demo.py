@@ -29,8 +29,7 @@ from datasets_scripts.synthetic_video import render_synthetic_videos
 
 from .atomic import check_output_folder
 from .evaluation import evaluate_corpus, format_metrics_table
-from .modeling_fvmr import FVMRModel
-from .processing_fvmr import FVMRProcessor
+from .loading import load_model_and_processor
 from .retrieval import AnnotatedMoment, MomentIndex
 from .training import Trainer
 from .training_args import TrainingArguments
@@ -71,7 +70,8 @@ def _search_files(model_dir: Path, videos: dict[str, Path], test_queries: list, 
     clip, method = write_clip(videos[video.video_id], best["start"], best["end"], clips_dir, overwrite=True)
     print(f"\nThe best moment of the first query, cut from its video file ({method}): {clip}")
 
-    model, processor = FVMRModel.from_pretrained(model_dir).eval(), FVMRProcessor.from_pretrained(model_dir)
+    model, processor = load_model_and_processor(model_dir)
+    model.eval()
     index = MomentIndex(model, processor, model_path=str(model_dir))
     sources = index_video_files(index, list(videos.values()), show_progress=False)
     ground_truth: dict[str, list[AnnotatedMoment]] = {}

@@ -237,23 +237,21 @@ def eval_results_payload(results: dict, dataset: str, split: str, num_queries: i
 
 def _load_model_and_split(model_path: str, dataset: str, split: str):
     """(model, processor, MomentRetrievalDataset) of a saved model and a built dataset split, checked."""
-    from transformers import AutoModel, AutoProcessor
-
     from .data import MomentRetrievalDataset, load_moment_retrieval
-    from .loading import check_has_processor
+    from .loading import load_model_and_processor
 
-    check_has_processor(model_path)
     annotations, features = load_moment_retrieval(dataset)
     if split not in annotations:
         raise ValueError(f"Split {split!r} is not in {dataset} (has {sorted(annotations)}).")
     data = MomentRetrievalDataset(annotations[split], features[split])
-    model = AutoModel.from_pretrained(model_path).eval()
+    model, processor = load_model_and_processor(model_path)
+    model.eval()
     if data.feature_dim != model.config.video_feature_dim:
         raise ValueError(
             f"{dataset} has {data.feature_dim}-d clip features but the model expects video_feature_dim="
             f"{model.config.video_feature_dim}."
         )
-    return model, AutoProcessor.from_pretrained(model_path), data
+    return model, processor, data
 
 
 def evaluate_corpus_split(model, processor, data, batch_size: int = 256) -> dict[str, float]:
